@@ -1,0 +1,59 @@
+import { stringify } from 'yaml';
+
+export interface RegistrationEnv {
+  registerUrl: string;
+  token: string;
+  tenantId: string;
+  hostname: string;
+}
+
+export const REGISTRATION_ENV_PATH = '/etc/berth/registration.env';
+export const BOOTSTRAP_PATH = '/usr/local/sbin/berth-bootstrap';
+
+// Posts the one-time token to Berth, retrying network errors. The body goes through stdin so the
+// token never shows in the process list. Values are validated before they reach this file.
+const BOOTSTRAP_SCRIPT = `#!/bin/sh
+# Registers this machine with Berth. The token is single use; see ${REGISTRATION_ENV_PATH}.
+set -eu
+. "$1"
+body=$(printf '{"token":"%s","hostname":"%s"}' "$BERTH_REGISTER_TOKEN" "\${BERTH_NODE_HOSTNAME:-$(hostname)}")
+attempt=1
+while [ "$attempt" -le 10 ]; do
+  if printf '%s' "$body" | curl -fsS --max-time 15 -H 'content-type: application/json' --data-binary @- "$BERTH_REGISTER_URL"; then
+    echo
+    exit 0
+  fi
+  sleep $((attempt * 2))
+  attempt=$((attempt + 1))
+done
+echo "berth-bootstrap: registration failed" >&2
+exit 1
+`;
+
+const SAFE_VALUE = /^[A-Za-z0-9._:/@-]+$/;
+
+/**
+ * The cloud-init user-data a VM boots with, built as data and serialised by the YAML library.
+ * Every value that lands in the shell-sourced env file is checked against a safe alphabet.
+ */
+export function buildUserData(env: RegistrationEnv): string {
+  for (const [key, value] of Object.entries(env)) {
+    if (!SAFE_VALUE.test(value)) throw new Error(`cloud-init value ${key} contains characters that are not allowed`);
+  }
+  const registrationEnv = [
+    `BERTH_REGISTER_URL=${env.registerUrl}`,
+    `BERTH_REGISTER_TOKEN=${env.token}`,
+    `BERTH_TENANT_ID=${env.tenantId}`,
+    `BERTH_NODE_HOSTNAME=${env.hostname}`,
+    '',
+  ].join('\n');
+  const doc = {
+    hostname: env.hostname,
+    write_files: [
+      { path: REGISTRATION_ENV_PATH, permissions: '0600', owner: 'root:root', content: registrationEnv },
+      { path: BOOTSTRAP_PATH, permissions: '0755', owner: 'root:root', content: BOOTSTRAP_SCRIPT },
+    ],
+    runcmd: [['sh', BOOTSTRAP_PATH, REGISTRATION_ENV_PATH]],
+  };
+  return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+}

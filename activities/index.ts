@@ -1,0 +1,203 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Db } from '../db/connect.js';
+import { revokeRegistrationToken, storeRegistrationToken } from '../db/registration-tokens.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+import { LABEL_JOB, LABEL_MANAGED, LABEL_TENANT, ProviderError, type Vm } from '../providers/types.js';
+import { deriveRegistrationToken } from '../security/tokens.js';
+import type { NodeFacts } from '../workflows/messages.js';
+import { PHASES, type Phase } from '../workflows/phases.js';
+import { buildUserData } from './cloud-init.js';
+
+export interface ActivityDeps {
+  db: Db;
+  providers: ProviderRegistry;
+  /** Base URL VMs call back on. */
+  publicUrl: string;
+  /** Key registration tokens are derived from; tokens never leave the activity. */
+  registrationKey: Buffer;
+}
+
+export interface CreateVmInput {
+  jobId: string;
+  tenantId: string;
+  provider: string;
+  region: string;
+  plan: string;
+  hostname?: string | undefined;
+  sshKey?: string | undefined;
+  image?: string | undefined;
+  labels: Record<string, string>;
+  registrationTtlMs: number;
+}
+
+export interface CreateVmResult {
+  vmId: string;
+  /** True when the VM already existed (an earlier attempt made it) and was taken over. */
+  adopted: boolean;
+}
+
+export interface RecordPhaseInput {
+  jobId: string;
+  phase: Phase;
+  at: string;
+  vmId?: string | undefined;
+  nodeId?: string | undefined;
+  error?: string | undefined;
+}
+
+export const vmName = (jobId: string) => `berth-${jobId}`;
+
+/** Turns a provider error into a Temporal failure: retryable or not, with the provider's code as type. */
+function asFailure(what: string, err: unknown): unknown {
+  if (!(err instanceof ProviderError)) return err;
+  const message = `${what}: ${err.message}`;
+  return err.retryable ? ApplicationFailure.retryable(message, err.code) : ApplicationFailure.nonRetryable(message, err.code);
+}
+
+async function providerCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw asFailure(what, err);
+  }
+}
+
+/** Heartbeats while a slow call runs, so a dead worker is noticed within the heartbeat timeout. */
+async function withHeartbeat<T>(call: Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  const timer = setInterval(() => ctx.heartbeat(), 1_000);
+  try {
+    return await call;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+export function createActivities(deps: ActivityDeps) {
+  const { db, providers } = deps;
+
+  return {
+    async verifyProvider(input: { tenantId: string; provider: string }): Promise<void> {
+      const provider = providers.require(input.provider);
+      await providerCall('verifying the provider token', () => provider.verify({ signal: Context.current().cancellationSignal }));
+    },
+
+    /**
+     * Issues the registration token (only its hash is stored) and creates the VM with it, at most
+     * once per job: the VM's name and job label are derived from the job id, and any VM that
+     * already carries the label is adopted instead of creating another.
+     */
+    async createVm(input: CreateVmInput): Promise<CreateVmResult> {
+      const provider = providers.require(input.provider);
+      const signal = Context.current().cancellationSignal;
+      const token = deriveRegistrationToken(deps.registrationKey, input.tenantId, input.jobId);
+      await storeRegistrationToken(db, { jobId: input.jobId, tenantId: input.tenantId, token, ttlMs: input.registrationTtlMs });
+
+      const existing = await providerCall('listing VMs', () => provider.listByJob(input.jobId, { signal }));
+      const adopted = await keepOne(existing);
+      if (adopted) return { vmId: adopted.id, adopted: true };
+
+      const name = vmName(input.jobId);
+      const userData = buildUserData({
+        registerUrl: `${deps.publicUrl}/cp/api/v1/cluster/register`,
+        token,
+        tenantId: input.tenantId,
+        hostname: input.hostname ?? name,
+      });
+      const labels = { ...input.labels, [LABEL_JOB]: input.jobId, [LABEL_TENANT]: input.tenantId, [LABEL_MANAGED]: 'true' };
+      const spec = { name, region: input.region, plan: input.plan, image: input.image, sshKey: input.sshKey, userData, labels };
+      try {
+        const vm = await withHeartbeat(provider.create(spec, { signal }));
+        return { vmId: vm.id, adopted: false };
+      } catch (err) {
+        if (!(err instanceof ProviderError && err.code === 'uniqueness_error')) throw asFailure('creating the VM', err);
+        // The name is taken: ours if it carries this job's label (a lost answer), else someone else's.
+        const vm = await providerCall('looking up the VM', () => provider.findByName(name, { signal }));
+        if (vm?.labels[LABEL_JOB] === input.jobId) return { vmId: vm.id, adopted: true };
+        if (vm) throw ApplicationFailure.nonRetryable(`a VM named ${name} exists and does not belong to this job`, 'uniqueness_error');
+        throw ApplicationFailure.retryable(`the name ${name} is taken but no VM has it yet`, 'uniqueness_error');
+      }
+
+      /** One job owns at most one VM: keep the oldest, delete any extra. */
+      async function keepOne(vms: Vm[]): Promise<Vm | undefined> {
+        const [first, ...extra] = vms;
+        for (const vm of extra) await providerCall('deleting a duplicate VM', () => provider.delete(vm.id, { signal }));
+        return first;
+      }
+    },
+
+    /** Compensation: deletes every VM carrying the job's label (none is fine). */
+    async deleteJobVms(input: { provider: string; jobId: string }): Promise<{ deleted: string[] }> {
+      const provider = providers.require(input.provider);
+      const vms = await providerCall('listing VMs', () => provider.listByJob(input.jobId));
+      const deleted: string[] = [];
+      for (const vm of vms) {
+        const outcome = await providerCall(`deleting VM ${vm.id}`, () => withHeartbeat(provider.delete(vm.id)));
+        if (outcome === 'deleted') deleted.push(vm.id);
+      }
+      return { deleted };
+    },
+
+    async deleteVm(input: { provider: string; vmId: string }): Promise<void> {
+      const provider = providers.require(input.provider);
+      await providerCall(`deleting VM ${input.vmId}`, () => withHeartbeat(provider.delete(input.vmId)));
+    },
+
+    async revokeRegistrationToken(input: { jobId: string }): Promise<void> {
+      await revokeRegistrationToken(db, input.jobId);
+    },
+
+    async bindNode(input: { jobId: string; tenantId: string; provider: string; vmId: string; nodeId: string; facts: NodeFacts }): Promise<void> {
+      const now = new Date().toISOString();
+      await db
+        .insertInto('nodes')
+        .values({
+          node_id: input.nodeId,
+          tenant_id: input.tenantId,
+          job_id: input.jobId,
+          provider: input.provider,
+          vm_id: input.vmId,
+          hostname: input.facts.hostname,
+          status: 'ready',
+          provisioned: 1,
+          facts: JSON.stringify(input.facts),
+          created_at: now,
+          updated_at: now,
+        })
+        .onConflict((oc) => oc.column('node_id').doNothing())
+        .execute();
+    },
+
+    async setNodeStatus(input: { nodeId: string; status: 'ready' | 'decommissioning' | 'decommissioned' }): Promise<void> {
+      await db
+        .updateTable('nodes')
+        .set({ status: input.status, updated_at: new Date().toISOString() })
+        .where('node_id', '=', input.nodeId)
+        .execute();
+    },
+
+    /** Updates the job projection the API reads. Run as a local activity at every phase change. */
+    async recordPhase(input: RecordPhaseInput): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('jobs')
+          .set({
+            phase: input.phase,
+            updated_at: input.at,
+            ...(input.vmId !== undefined && { vm_id: input.vmId }),
+            ...(input.nodeId !== undefined && { node_id: input.nodeId }),
+            ...(input.error !== undefined && { error: input.error }),
+          })
+          .where('job_id', '=', input.jobId)
+          .execute();
+        await trx
+          .insertInto('job_progress')
+          .values({ job_id: input.jobId, phase: input.phase, at: input.at, seq: PHASES.indexOf(input.phase) })
+          .onConflict((oc) => oc.columns(['job_id', 'phase']).doNothing())
+          .execute();
+      });
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

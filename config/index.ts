@@ -1,0 +1,105 @@
+import path from 'node:path';
+import ms from 'ms';
+import { z } from 'zod';
+
+/** Everything Berth reads from its environment, parsed once and validated. */
+export interface Config {
+  port: number;
+  dataDir: string;
+  /** Bearer token of the default tenant's admin; undefined means "generate one under dataDir". */
+  adminToken: string | undefined;
+  registrationTtlMs: number;
+  publicUrl: string;
+  databaseUrl: string | undefined;
+  logLevel: string;
+  temporal: {
+    address: string | undefined;
+    namespace: string;
+    uiPort: number;
+    taskQueue: string;
+  };
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses "5s", "2m", "30m", "1h" (or plain milliseconds) into milliseconds. */
+export function parseDuration(value: string): number | undefined {
+  const trimmed = value.trim();
+  if (trimmed === '') return undefined;
+  const parsed = /^\d+$/.test(trimmed) ? Number(trimmed) : ms(trimmed as ms.StringValue);
+  return typeof parsed === 'number' && Number.isFinite(parsed) && parsed > 0 ? parsed : undefined;
+}
+
+const port = (name: string, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 65535) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a port number (1-65535), got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const envSchema = z.object({
+  BERTH_PORT: port('BERTH_PORT', 8080),
+  BERTH_DATA_DIR: optionalString,
+  BERTH_ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, {
+    message: 'BERTH_ADMIN_TOKEN must be at least 16 characters',
+  }),
+  BERTH_REGISTRATION_TTL: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return 30 * 60_000;
+      const parsed = parseDuration(v);
+      if (parsed === undefined) {
+        ctx.addIssue({ code: 'custom', message: `BERTH_REGISTRATION_TTL must be a duration such as 5s, 2m or 30m, got "${v}"` });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
+  BERTH_PUBLIC_URL: optionalString.refine((v) => v === undefined || /^https?:\/\/[^\s]+$/.test(v), {
+    message: 'BERTH_PUBLIC_URL must be an http(s) URL',
+  }),
+  BERTH_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  BERTH_TASK_QUEUE: optionalString,
+  DATABASE_URL: optionalString,
+  TEMPORAL_ADDRESS: optionalString,
+  TEMPORAL_NAMESPACE: optionalString,
+  TEMPORAL_UI_PORT: port('TEMPORAL_UI_PORT', 8233),
+});
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${String(i.path[0] ?? '')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.BERTH_PORT,
+    dataDir: path.resolve(e.BERTH_DATA_DIR ?? './data'),
+    adminToken: e.BERTH_ADMIN_TOKEN,
+    registrationTtlMs: e.BERTH_REGISTRATION_TTL,
+    publicUrl: (e.BERTH_PUBLIC_URL ?? `http://127.0.0.1:${e.BERTH_PORT}`).replace(/\/+$/, ''),
+    databaseUrl: e.DATABASE_URL,
+    logLevel: e.BERTH_LOG_LEVEL,
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE ?? 'default',
+      uiPort: e.TEMPORAL_UI_PORT,
+      taskQueue: e.BERTH_TASK_QUEUE ?? 'berth-provision',
+    },
+  };
+}

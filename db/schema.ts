@@ -1,0 +1,87 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+/** Timestamps are ISO-8601 UTC strings on every dialect, so they sort and compare as text. */
+type Timestamp = string;
+
+export interface TenantTable {
+  tenant_id: string;
+  name: string;
+  tier: string;
+  created_at: Timestamp;
+}
+
+export interface ApiKeyTable {
+  key_id: string;
+  tenant_id: string;
+  /** sha256 of the bearer token; the token itself is never stored. */
+  key_hash: string;
+  label: string;
+  created_at: Timestamp;
+  revoked_at: Timestamp | null;
+}
+
+/** Projection of provision jobs for fast listing; Temporal holds the job itself. */
+export interface JobTable {
+  job_id: string;
+  tenant_id: string;
+  provider: string;
+  region: string;
+  plan: string;
+  hostname: string | null;
+  phase: string;
+  vm_id: string | null;
+  node_id: string | null;
+  error: string | null;
+  idempotency_key: string | null;
+  request_hash: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface JobProgressTable {
+  job_id: string;
+  phase: string;
+  at: Timestamp;
+  seq: number;
+}
+
+export interface RegistrationTokenTable {
+  job_id: string;
+  tenant_id: string;
+  /** sha256 of the one-time token. */
+  token_hash: string;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+  created_at: Timestamp;
+}
+
+export interface NodeTable {
+  node_id: string;
+  tenant_id: string;
+  job_id: string | null;
+  provider: string;
+  vm_id: string | null;
+  hostname: string;
+  /** ready | decommissioning | decommissioned */
+  status: string;
+  /** 1 when Berth provisioned the VM, 0 for nodes registered by hand. */
+  provisioned: ColumnType<number, number | undefined, number>;
+  facts: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface Database {
+  tenants: TenantTable;
+  api_keys: ApiKeyTable;
+  jobs: JobTable;
+  job_progress: JobProgressTable;
+  registration_tokens: RegistrationTokenTable;
+  nodes: NodeTable;
+}
+
+export type JobRow = Selectable<JobTable>;
+export type NewJob = Insertable<JobTable>;
+export type NodeRow = Selectable<NodeTable>;
+export type { Generated };

@@ -1,0 +1,68 @@
+export const PROVIDER_NAMES = ['local', 'hetzner', 'digitalocean'] as const;
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
+
+/** Labels Berth puts on every VM it creates; the job label is how a job finds its VM again. */
+export const LABEL_JOB = 'berth.dev/job';
+export const LABEL_TENANT = 'berth.dev/tenant';
+export const LABEL_MANAGED = 'berth.dev/managed';
+
+export interface Region {
+  name: string;
+  description: string;
+}
+
+export interface Plan {
+  name: string;
+  vcpu: number;
+  memory_mb: number;
+  disk_gb: number;
+  arch: string;
+}
+
+export interface VmSpec {
+  /** Deterministic, derived from the job id. */
+  name: string;
+  region: string;
+  plan: string;
+  image?: string | undefined;
+  sshKey?: string | undefined;
+  userData: string;
+  labels: Record<string, string>;
+}
+
+export interface Vm {
+  id: string;
+  name: string;
+  status: string;
+  labels: Record<string, string>;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+}
+
+/** One cloud, as the workflow's activities see it. Every method is safe to retry. */
+export interface Provider {
+  readonly name: ProviderName;
+  verify(options?: CallOptions): Promise<void>;
+  regions(options?: CallOptions): Promise<Region[]>;
+  plans(region: string, options?: CallOptions): Promise<Plan[]>;
+  /** VMs carrying the job label, so a retried create can adopt instead of duplicating. */
+  listByJob(jobId: string, options?: CallOptions): Promise<Vm[]>;
+  findByName(name: string, options?: CallOptions): Promise<Vm | undefined>;
+  create(spec: VmSpec, options?: CallOptions): Promise<Vm>;
+  /** Not-found counts as done. */
+  delete(vmId: string, options?: CallOptions): Promise<'deleted' | 'not_found'>;
+}
+
+/** A provider error with the provider's own code, and whether retrying can help. */
+export class ProviderError extends Error {
+  override name = 'ProviderError';
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,29 @@
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { DecommissionInput } from './messages.js';
+
+const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' };
+const { deleteVm, deleteJobVms, revokeRegistrationToken, setNodeStatus } = proxyActivities<Activities>({
+  startToCloseTimeout: '2m',
+  heartbeatTimeout: '10s',
+  retry,
+});
+const { recordPhase } = proxyLocalActivities<Activities>({ startToCloseTimeout: '10s', retry });
+
+/** Tears a node's VM down and revokes the node. Retries until the provider confirms. */
+export async function decommissionNode(input: DecommissionInput): Promise<void> {
+  const { nodeId, jobId, provider } = input;
+  const record = async (phase: 'decommissioning' | 'decommissioned') => {
+    if (jobId) await recordPhase({ jobId, phase, at: new Date().toISOString() });
+  };
+  await setNodeStatus({ nodeId, status: 'decommissioning' });
+  await record('decommissioning');
+  if (input.vmId) await deleteVm({ provider, vmId: input.vmId });
+  if (jobId) {
+    // A VM found by the job label that is not the recorded one is still this node's: delete it too.
+    await deleteJobVms({ provider, jobId });
+    await revokeRegistrationToken({ jobId });
+  }
+  await setNodeStatus({ nodeId, status: 'decommissioned' });
+  await record('decommissioned');
+}

@@ -1,0 +1,3 @@
+// The worker's workflow bundle: every workflow type Berth runs.
+export { provisionNode } from './provision.js';
+export { decommissionNode } from './decommission.js';

@@ -1,0 +1,137 @@
+import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  CancellationScope,
+  allHandlersFinished,
+  condition,
+  isCancellation,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  upsertTypedSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { describeFailure, formatDuration } from './describe.js';
+import { registerUpdate, stateQuery, type NodeFacts, type ProvisionInput, type ProvisionResult, type ProvisionState } from './messages.js';
+import type { Phase } from './phases.js';
+import { SA_PHASE } from './search-attributes.js';
+
+const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' };
+
+const { verifyProvider, revokeRegistrationToken, deleteJobVms, bindNode, setNodeStatus } = proxyActivities<Activities>({
+  startToCloseTimeout: '2m',
+  heartbeatTimeout: '10s',
+  retry,
+});
+
+// Waits for a cancelled create to actually stop, so the compensation that follows sees its VM.
+const { createVm } = proxyActivities<Activities>({
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: '10s',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry,
+});
+
+const { recordPhase } = proxyLocalActivities<Activities>({ startToCloseTimeout: '10s', retry });
+
+interface Compensation {
+  what: string;
+  run: () => Promise<unknown>;
+}
+
+/** Phases in which the VM may call back: it can boot before the workflow has seen the create return. */
+const REGISTRABLE: ReadonlySet<Phase> = new Set(['provisioning', 'bootstrapping']);
+
+/**
+ * One provision job: verify → create VM → wait for its callback → bind the node → ready.
+ * Anything that goes wrong, a timeout or a cancel runs the compensations newest-first.
+ */
+export async function provisionNode(input: ProvisionInput): Promise<ProvisionResult> {
+  const state: ProvisionState = { phase: 'queued' };
+  let facts: NodeFacts | undefined;
+  let ended = false;
+
+  setHandler(stateQuery, () => state);
+  setHandler(
+    registerUpdate,
+    async (reported) => {
+      facts = reported;
+      await condition(() => state.phase === 'ready' || ended);
+      if (state.phase !== 'ready' || !state.nodeId) {
+        throw ApplicationFailure.nonRetryable(`the job ended before the node was bound: ${state.error ?? state.phase}`, 'JobEnded');
+      }
+      return { nodeId: state.nodeId };
+    },
+    {
+      validator: () => {
+        if (facts !== undefined || !REGISTRABLE.has(state.phase)) throw new Error(`the job is ${state.phase}, not waiting for its VM`);
+      },
+    },
+  );
+
+  async function setPhase(phase: Phase, details: Pick<ProvisionState, 'vmId' | 'nodeId' | 'error'> = {}): Promise<void> {
+    Object.assign(state, details, { phase });
+    upsertTypedSearchAttributes([{ key: SA_PHASE, value: phase }]);
+    await recordPhase({ jobId: input.jobId, phase, at: new Date().toISOString(), ...details });
+  }
+
+  const compensations: Compensation[] = [];
+  const { jobId, tenantId, provider } = input;
+  try {
+    await setPhase('verifying');
+    await verifyProvider({ tenantId, provider });
+
+    await setPhase('provisioning');
+    compensations.unshift({ what: 'revoke the registration token', run: () => revokeRegistrationToken({ jobId }) });
+    // Registered before the create: a create that timed out may still have made the VM.
+    compensations.unshift({ what: 'delete the VM', run: () => deleteJobVms({ provider, jobId }) });
+    const { vmId } = await createVm({
+      jobId,
+      tenantId,
+      provider,
+      region: input.region,
+      plan: input.plan,
+      hostname: input.hostname,
+      sshKey: input.sshKey,
+      image: input.image,
+      labels: input.labels,
+      registrationTtlMs: input.registrationTtlMs,
+    });
+
+    await setPhase('bootstrapping', { vmId });
+    if (!(await condition(() => facts !== undefined, input.registrationTtlMs))) {
+      throw ApplicationFailure.nonRetryable(
+        `the VM did not call back within ${formatDuration(input.registrationTtlMs)}`,
+        'RegistrationTimeout',
+      );
+    }
+
+    await setPhase('registering');
+    const nodeId = `node-${jobId}`;
+    compensations.unshift({ what: 'unbind the node', run: () => setNodeStatus({ nodeId, status: 'decommissioned' }) });
+    await bindNode({ jobId, tenantId, provider, vmId, nodeId, facts: facts! });
+
+    await setPhase('ready', { nodeId });
+    await condition(allHandlersFinished);
+    return { jobId, nodeId, vmId };
+  } catch (err) {
+    const cancelled = isCancellation(err);
+    const reason = cancelled ? 'cancelled on request' : describeFailure(err);
+    await CancellationScope.nonCancellable(async () => {
+      await setPhase('decommissioning', { error: reason });
+      const problems: string[] = [];
+      for (const compensation of compensations) {
+        try {
+          await compensation.run();
+        } catch (failure) {
+          problems.push(`could not ${compensation.what}: ${describeFailure(failure)}`);
+        }
+      }
+      await setPhase(cancelled ? 'cancelled' : 'failed', { error: [reason, ...problems].join('; ') });
+    });
+    ended = true;
+    await condition(allHandlersFinished);
+    if (cancelled) throw err;
+    throw ApplicationFailure.nonRetryable(reason, 'ProvisionFailed');
+  }
+}
