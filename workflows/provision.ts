@@ -8,15 +8,15 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
-  upsertTypedSearchAttributes,
+  upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { retry } from './activity-options.js';
 import { describeFailure, formatDuration } from './describe.js';
 import { registerUpdate, stateQuery, type NodeFacts, type ProvisionInput, type ProvisionResult, type ProvisionState } from './messages.js';
 import type { Phase } from './phases.js';
 import { SA_PHASE } from './search-attributes.js';
 
-const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' };
 
 const { verifyProvider, revokeRegistrationToken, deleteJobVms, bindNode, setNodeStatus } = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
@@ -54,7 +54,7 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
   setHandler(stateQuery, () => state);
   setHandler(
     registerUpdate,
-    async (reported) => {
+    async (reported: NodeFacts) => {
       facts = reported;
       await condition(() => state.phase === 'ready' || ended);
       if (state.phase !== 'ready' || !state.nodeId) {
@@ -63,7 +63,7 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
       return { nodeId: state.nodeId };
     },
     {
-      validator: () => {
+      validator: (_reported: NodeFacts) => {
         if (facts !== undefined || !REGISTRABLE.has(state.phase)) throw new Error(`the job is ${state.phase}, not waiting for its VM`);
       },
     },
@@ -71,7 +71,7 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
 
   async function setPhase(phase: Phase, details: Pick<ProvisionState, 'vmId' | 'nodeId' | 'error'> = {}): Promise<void> {
     Object.assign(state, details, { phase });
-    upsertTypedSearchAttributes([{ key: SA_PHASE, value: phase }]);
+    upsertSearchAttributes([{ key: SA_PHASE, value: phase }]);
     await recordPhase({ jobId: input.jobId, phase, at: new Date().toISOString(), ...details });
   }
 
