@@ -1,0 +1,49 @@
+import { ServiceError } from '@temporalio/client';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { except } from 'hono/combine';
+import { HTTPException } from 'hono/http-exception';
+import { adminAuth } from './admin-auth.js';
+import type { AppDeps, AppEnv } from './deps.js';
+import { apiError, notFoundHandler } from './errors.js';
+import { requestLog } from './request-log.js';
+import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
+import { nodeRoutes } from './routes/nodes.js';
+import { providerRoutes } from './routes/providers.js';
+import { registerRoutes } from './routes/register.js';
+
+export const API_BASE = '/cp/api/v1';
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export function createApp(deps: AppDeps) {
+  const app = new Hono<AppEnv>();
+  app.use(requestLog(deps.logger));
+  app.notFound(notFoundHandler);
+  app.onError((err, c) => {
+    if (err instanceof HTTPException) return err.getResponse();
+    if (err instanceof ServiceError) {
+      deps.logger.error({ err, path: c.req.path }, 'Temporal call failed');
+      return apiError(503, 'temporal_unavailable', 'Temporal is not reachable; retry later').getResponse();
+    }
+    deps.logger.error({ err, path: c.req.path }, 'unhandled error');
+    return apiError(500, 'internal', 'internal error; see the server log').getResponse();
+  });
+
+  app.route('/', healthRoutes(deps));
+
+  const v1 = new Hono<AppEnv>();
+  v1.use(
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => apiError(413, 'payload_too_large', `the request body is larger than ${MAX_BODY_BYTES} bytes`).getResponse(),
+    }),
+  );
+  v1.use('/cluster/*', except(`${API_BASE}/cluster/register`, adminAuth({ db: deps.db })));
+  v1.route('/cluster', registerRoutes(deps));
+  v1.route('/cluster', providerRoutes(deps));
+  v1.route('/cluster', nodeRoutes(deps));
+  v1.route('/cluster', jobRoutes(deps));
+  app.route(API_BASE, v1);
+  return app;
+}

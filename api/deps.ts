@@ -1,0 +1,19 @@
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { Db } from '../db/connect.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+import type { AuthVariables } from './admin-auth.js';
+
+/** What the API needs from the rest of Berth; tests pass their own. */
+export interface AppDeps {
+  db: Db;
+  temporal: Client;
+  providers: ProviderRegistry;
+  taskQueue: string;
+  registrationTtlMs: number;
+  logger: Logger;
+  /** How often the SSE stream looks for phase changes. */
+  eventPollMs?: number;
+}
+
+export type AppEnv = { Variables: AuthVariables };

@@ -1,0 +1,77 @@
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { FINAL_PHASES, isPhase } from '../../workflows/phases.js';
+import { provisionWorkflowId } from '../../workflows/messages.js';
+import type { AppDeps, AppEnv } from '../deps.js';
+import { apiError } from '../errors.js';
+import { idSchema, listJobsQuerySchema } from '../schemas.js';
+import { parseOr400 } from '../validate.js';
+import { jobView } from '../views.js';
+
+/** A provision job has ended when it is ready or torn down; only then does its event stream close. */
+const isFinal = (phase: string) => isPhase(phase) && FINAL_PHASES.has(phase);
+
+export function jobRoutes(deps: AppDeps) {
+  const { db } = deps;
+  const pollMs = deps.eventPollMs ?? 250;
+
+  /** The caller's job, or 404: another tenant's job is as invisible as one that never existed. */
+  async function findJob(tenantId: string, jobId: string) {
+    const job = idSchema.safeParse(jobId).success
+      ? await db.selectFrom('jobs').selectAll().where('job_id', '=', jobId).where('tenant_id', '=', tenantId).executeTakeFirst()
+      : undefined;
+    if (!job) throw apiError(404, 'job_not_found', `no job ${jobId}`);
+    return job;
+  }
+
+  const progressSince = (jobId: string, afterSeq: number) =>
+    db.selectFrom('job_progress').select(['phase', 'at', 'seq']).where('job_id', '=', jobId).where('seq', '>', afterSeq).orderBy('seq').execute();
+
+  return new Hono<AppEnv>()
+    .get('/jobs', async (c) => {
+      const query = parseOr400(listJobsQuerySchema, c.req.query());
+      let select = db.selectFrom('jobs').selectAll().where('tenant_id', '=', c.get('tenantId'));
+      if (query.phase) select = select.where('phase', '=', query.phase);
+      const rows = await select.orderBy('created_at', 'desc').orderBy('job_id').limit(query.limit).execute();
+      return c.json({ jobs: rows.map(jobView) });
+    })
+    .get('/jobs/:id', async (c) => {
+      const job = await findJob(c.get('tenantId'), c.req.param('id'));
+      const progress = await progressSince(job.job_id, -1);
+      return c.json({ ...jobView(job), progress: progress.map(({ phase, at }) => ({ phase, at })) });
+    })
+    .get('/jobs/:id/events', async (c) => {
+      const job = await findJob(c.get('tenantId'), c.req.param('id'));
+      // A reconnecting client says where it was; the event id is the phase's position.
+      const lastId = Number(c.req.header('Last-Event-ID'));
+      let seen = Number.isInteger(lastId) ? lastId : -1;
+      return streamSSE(c, async (stream) => {
+        while (!stream.aborted) {
+          for (const step of await progressSince(job.job_id, seen)) {
+            seen = step.seq;
+            const current = await db.selectFrom('jobs').select(['error', 'node_id', 'vm_id']).where('job_id', '=', job.job_id).executeTakeFirst();
+            const data = { job_id: job.job_id, phase: step.phase, at: step.at, ...(isFinal(step.phase) && current ? jobExtras(current) : {}) };
+            await stream.writeSSE({ event: 'phase', id: String(step.seq), data: JSON.stringify(data) });
+            if (isFinal(step.phase)) return;
+          }
+          await stream.sleep(pollMs);
+        }
+      });
+    })
+    .post('/jobs/:id/cancel', async (c) => {
+      const job = await findJob(c.get('tenantId'), c.req.param('id'));
+      if (isFinal(job.phase)) throw apiError(409, 'job_finished', `job ${job.job_id} has already ended (${job.phase})`);
+      try {
+        await deps.temporal.workflow.getHandle(provisionWorkflowId(job.job_id)).cancel();
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) throw apiError(409, 'job_finished', `job ${job.job_id} has already ended`);
+        throw err;
+      }
+      return c.body(null, 204);
+    });
+}
+
+function jobExtras(row: { error: string | null; node_id: string | null; vm_id: string | null }) {
+  return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null));
+}

@@ -1,0 +1,64 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { decommissionWorkflowId, type DecommissionInput } from '../../workflows/messages.js';
+import type { decommissionNode } from '../../workflows/decommission.js';
+import { SA_PHASE, SA_PROVIDER, SA_TENANT } from '../../workflows/search-attributes.js';
+import type { AppDeps, AppEnv } from '../deps.js';
+import { apiError } from '../errors.js';
+import { createNodeSchema, idempotencyKeySchema, idSchema } from '../schemas.js';
+import { checkCatalogue, submitJob } from '../submit-job.js';
+import { jsonBody, parseOr400 } from '../validate.js';
+import { nodeView } from '../views.js';
+
+const listNodesQuery = z.strictObject({ status: z.enum(['ready', 'decommissioning', 'decommissioned']).optional() });
+
+export function nodeRoutes(deps: AppDeps) {
+  const { db } = deps;
+  return new Hono<AppEnv>()
+    .post('/nodes', async (c) => {
+      const header = c.req.header('Idempotency-Key');
+      const idempotencyKey = header === undefined ? undefined : parseOr400(idempotencyKeySchema, header, 'Idempotency-Key');
+      const body = await jsonBody(c, createNodeSchema);
+      await checkCatalogue(deps.providers, body);
+      const { jobId } = await submitJob(deps, c.get('tenantId'), body, idempotencyKey);
+      return c.json({ job_id: jobId }, 202, { Location: `/cp/api/v1/cluster/jobs/${jobId}` });
+    })
+    .get('/nodes', async (c) => {
+      const query = parseOr400(listNodesQuery, c.req.query());
+      let select = db.selectFrom('nodes').selectAll().where('tenant_id', '=', c.get('tenantId'));
+      if (query.status) select = select.where('status', '=', query.status);
+      const rows = await select.orderBy('created_at', 'desc').orderBy('node_id').execute();
+      return c.json({ nodes: rows.map(nodeView) });
+    })
+    .delete('/nodes/:id', async (c) => {
+      const nodeId = c.req.param('id');
+      const node = idSchema.safeParse(nodeId).success
+        ? await db.selectFrom('nodes').selectAll().where('node_id', '=', nodeId).where('tenant_id', '=', c.get('tenantId')).executeTakeFirst()
+        : undefined;
+      if (!node) throw apiError(404, 'node_not_found', `no node ${nodeId}`);
+      const input: DecommissionInput = { nodeId, tenantId: node.tenant_id, jobId: node.job_id, provider: node.provider, vmId: node.vm_id };
+      try {
+        await deps.temporal.workflow.start<typeof decommissionNode>('decommissionNode', {
+          taskQueue: deps.taskQueue,
+          workflowId: decommissionWorkflowId(nodeId),
+          args: [input],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          typedSearchAttributes: [
+            { key: SA_TENANT, value: node.tenant_id },
+            { key: SA_PROVIDER, value: node.provider },
+            { key: SA_PHASE, value: 'decommissioning' },
+          ],
+          staticSummary: `decommission ${node.hostname} (${node.provider} ${node.vm_id ?? 'no VM'}) for tenant ${node.tenant_id}`,
+        });
+      } catch (err) {
+        // Already torn down by an earlier request: deleting again is accepted, nothing to do.
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
+          deps.logger.error({ err, nodeId }, 'could not start the decommission workflow');
+          throw apiError(503, 'temporal_unavailable', 'the node could not be decommissioned: Temporal is not reachable; retry later');
+        }
+      }
+      return c.json({ node_id: nodeId, status: node.status === 'decommissioned' ? 'decommissioned' : 'decommissioning' }, 202);
+    });
+}

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { LABEL_JOB, LABEL_MANAGED, LABEL_TENANT } from '../providers/types.js';
+import { PHASES } from '../workflows/phases.js';
+
+/** An RFC 1123 host label: what every provider accepts as a server name. */
+export const hostnameSchema = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, 'must be a host name of letters, digits and dashes (at most 63)');
+
+const RESERVED_LABELS = new Set([LABEL_JOB, LABEL_TENANT, LABEL_MANAGED]);
+
+const labelsSchema = z
+  .record(
+    z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9./_-]{0,62})$/, 'label keys are lowercase letters, digits and . / _ - (at most 63)')
+      .refine((key) => !RESERVED_LABELS.has(key), 'this label is set by Berth'),
+    z.string().regex(/^[A-Za-z0-9._-]{0,63}$/, 'label values are letters, digits and . _ - (at most 63)'),
+  )
+  .refine((labels) => Object.keys(labels).length <= 32, 'at most 32 labels');
+
+export const createNodeSchema = z.strictObject({
+  provider: z.string().min(1),
+  region: z.string().min(1).max(64),
+  plan: z.string().min(1).max(64),
+  hostname: hostnameSchema.optional(),
+  ssh_key: z
+    .string()
+    .max(16_384)
+    .regex(/^(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\n]*)?$/, 'must be an OpenSSH public key')
+    .optional(),
+  image: z.string().regex(/^[A-Za-z0-9._:/-]{1,128}$/, 'must be an image name or id').optional(),
+  labels: labelsSchema.optional(),
+});
+export type CreateNodeBody = z.output<typeof createNodeSchema>;
+
+export const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters');
+
+export const listJobsQuerySchema = z.strictObject({
+  phase: z.enum(PHASES).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+/** What a VM reports when it calls back. Extra facts are kept, within limits. */
+export const registerSchema = z
+  .object({
+    token: z.string().min(1).max(256),
+    hostname: hostnameSchema.optional(),
+  })
+  .catchall(z.union([z.string().max(256), z.number(), z.boolean()]))
+  .refine((body) => Object.keys(body).length <= 32, 'at most 32 facts');
+
+export const idSchema = z.string().regex(/^[a-z0-9-]{1,80}$/);

@@ -1,0 +1,133 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { Db } from '../db/connect.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+import { PROVIDER_NAMES } from '../providers/types.js';
+import { derivedId, randomId, sha256Hex } from '../security/tokens.js';
+import { provisionWorkflowId, type ProvisionInput } from '../workflows/messages.js';
+import type { provisionNode } from '../workflows/provision.js';
+import { SA_PHASE, SA_PROVIDER, SA_TENANT } from '../workflows/search-attributes.js';
+import type { AppDeps } from './deps.js';
+import { apiError } from './errors.js';
+import type { CreateNodeBody } from './schemas.js';
+
+/** 422 naming the field when the provider, region or plan does not exist; before anything is made. */
+export async function checkCatalogue(providers: ProviderRegistry, body: CreateNodeBody): Promise<void> {
+  if (!(PROVIDER_NAMES as readonly string[]).includes(body.provider)) {
+    throw apiError(422, 'unknown_provider', `unknown provider "${body.provider}"; expected one of ${PROVIDER_NAMES.join(', ')}`, { field: 'provider' });
+  }
+  const provider = providers.get(body.provider);
+  if (!provider) {
+    throw apiError(422, 'provider_not_configured', `provider ${body.provider} is not configured on this Berth`, { field: 'provider' });
+  }
+  const regions = await provider.regions();
+  if (!regions.some((r) => r.name === body.region)) {
+    const known = regions.map((r) => r.name).join(', ');
+    throw apiError(422, 'unknown_region', `${body.provider} has no region "${body.region}"; expected one of ${known}`, { field: 'region' });
+  }
+  const plans = await provider.plans(body.region);
+  if (!plans.some((p) => p.name === body.plan)) {
+    const known = plans.map((p) => p.name).join(', ');
+    throw apiError(422, 'unknown_plan', `${body.provider} offers no plan "${body.plan}" in ${body.region}; expected one of ${known}`, { field: 'plan' });
+  }
+}
+
+/** Same request, same hash: key order and absent optional fields do not matter. */
+function requestHash(body: CreateNodeBody): string {
+  const labels = Object.fromEntries(Object.entries(body.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)));
+  const canonical = [body.provider, body.region, body.plan, body.hostname ?? '', body.ssh_key ?? '', body.image ?? '', labels];
+  return sha256Hex(JSON.stringify(canonical));
+}
+
+async function deleteJob(db: Db, jobId: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('job_progress').where('job_id', '=', jobId).execute();
+    await trx.deleteFrom('jobs').where('job_id', '=', jobId).execute();
+  });
+}
+
+/**
+ * Records the job and starts its workflow. With an idempotency key the job id is derived from
+ * (tenant, key), so a retry lands on the same row and, through USE_EXISTING, the same workflow.
+ */
+export async function submitJob(
+  deps: AppDeps,
+  tenantId: string,
+  body: CreateNodeBody,
+  idempotencyKey: string | undefined,
+): Promise<{ jobId: string; created: boolean }> {
+  const { db } = deps;
+  const jobId = idempotencyKey ? derivedId('job', tenantId, idempotencyKey) : randomId(16);
+  const hash = requestHash(body);
+  const now = new Date().toISOString();
+
+  const created = await db.transaction().execute(async (trx) => {
+    const result = await trx
+      .insertInto('jobs')
+      .values({
+        job_id: jobId,
+        tenant_id: tenantId,
+        provider: body.provider,
+        region: body.region,
+        plan: body.plan,
+        hostname: body.hostname ?? null,
+        phase: 'queued',
+        vm_id: null,
+        node_id: null,
+        error: null,
+        idempotency_key: idempotencyKey ?? null,
+        request_hash: hash,
+        created_at: now,
+        updated_at: now,
+      })
+      .onConflict((oc) => oc.column('job_id').doNothing())
+      .executeTakeFirst();
+    if (Number(result.numInsertedOrUpdatedRows ?? 0) !== 1) return false;
+    await trx.insertInto('job_progress').values({ job_id: jobId, phase: 'queued', at: now, seq: 0 }).execute();
+    return true;
+  });
+
+  if (!created) {
+    const existing = await db.selectFrom('jobs').select(['tenant_id', 'request_hash']).where('job_id', '=', jobId).executeTakeFirst();
+    if (existing?.tenant_id !== tenantId || existing.request_hash !== hash) {
+      throw apiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used for a different request', { field: 'Idempotency-Key' });
+    }
+  }
+
+  const input: ProvisionInput = {
+    jobId,
+    tenantId,
+    provider: body.provider,
+    region: body.region,
+    plan: body.plan,
+    hostname: body.hostname,
+    sshKey: body.ssh_key,
+    image: body.image,
+    labels: body.labels ?? {},
+    registrationTtlMs: deps.registrationTtlMs,
+  };
+  try {
+    await deps.temporal.workflow.start<typeof provisionNode>('provisionNode', {
+      taskQueue: deps.taskQueue,
+      workflowId: provisionWorkflowId(jobId),
+      args: [input],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      typedSearchAttributes: [
+        { key: SA_TENANT, value: tenantId },
+        { key: SA_PROVIDER, value: body.provider },
+        { key: SA_PHASE, value: 'queued' },
+      ],
+      staticSummary: `${body.provider} ${body.plan} in ${body.region} for tenant ${tenantId}`,
+      staticDetails: `Job ${jobId}${body.hostname ? `, host ${body.hostname}` : ''}. Phases are in the BerthPhase search attribute.`,
+    });
+  } catch (err) {
+    // A retry of a job whose workflow already finished: the job exists, nothing to start.
+    if (err instanceof WorkflowExecutionAlreadyStartedError && !created) return { jobId, created };
+    if (created) await deleteJob(db, jobId);
+    deps.logger.error({ err, jobId }, 'could not start the provision workflow');
+    throw apiError(503, 'temporal_unavailable', 'the job could not be started: Temporal is not reachable; retry later', {
+      headers: { 'Retry-After': '5' },
+    });
+  }
+  return { jobId, created };
+}
