@@ -5,6 +5,8 @@ import { z } from 'zod';
 /** Everything Berth reads from its environment, parsed once and validated. */
 export interface Config {
   port: number;
+  /** Interface the API listens on. */
+  host: string;
   dataDir: string;
   /** Bearer token of the default tenant's admin; undefined means "generate one under dataDir". */
   adminToken: string | undefined;
@@ -53,6 +55,7 @@ const optionalString = z
 
 const envSchema = z.object({
   BERTH_PORT: port('BERTH_PORT', 8080),
+  BERTH_HOST: optionalString,
   BERTH_DATA_DIR: optionalString,
   BERTH_ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, {
     message: 'BERTH_ADMIN_TOKEN must be at least 16 characters',
@@ -89,6 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   return {
     port: e.BERTH_PORT,
+    host: e.BERTH_HOST ?? '127.0.0.1',
     dataDir: path.resolve(e.BERTH_DATA_DIR ?? './data'),
     adminToken: e.BERTH_ADMIN_TOKEN,
     registrationTtlMs: e.BERTH_REGISTRATION_TTL,

@@ -1,0 +1,45 @@
+import { serve } from '@hono/node-server';
+import { ConfigError, loadConfig } from '../config/index.js';
+import { createLogger } from '../config/logger.js';
+import { ensureDefaultAdmin } from '../db/bootstrap.js';
+import { migrate, openDatabase } from '../db/connect.js';
+import { ProviderRegistry } from '../providers/registry.js';
+import { connectClient } from '../temporal/connect.js';
+import { createApp } from './app.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel, 'berth-api');
+  const db = openDatabase(config);
+  await migrate(db);
+  const admin = await ensureDefaultAdmin(db, config.dataDir, config.adminToken);
+  if (admin.generated) logger.warn({ file: admin.file }, 'generated an admin token for the default tenant; it is stored in that file');
+  const temporal = await connectClient(config.temporal.address ?? '127.0.0.1:7233', config.temporal.namespace);
+  const app = createApp({
+    db,
+    temporal,
+    providers: new ProviderRegistry({ dataDir: config.dataDir }),
+    taskQueue: config.temporal.taskQueue,
+    registrationTtlMs: config.registrationTtlMs,
+    logger,
+  });
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+    logger.info({ url: `http://${info.address}:${info.port}` }, 'API listening');
+  });
+  server.on('error', (err) => {
+    logger.error({ err }, `cannot listen on ${config.host}:${config.port}`);
+    process.exit(1);
+  });
+  const stop = () => {
+    server.close();
+    // Open SSE streams would hold close() forever; exit once in-flight requests had a moment.
+    setTimeout(() => process.exit(0), 2_000).unref();
+    void Promise.all([temporal.connection.close(), db.destroy()]);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof ConfigError ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Shared by `npm start` and `npm test`: dependencies and the Temporal CLI, each only if missing.
+# Sourced, so it exports BERTH_TEMPORAL_CLI for the caller.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [[ ! -d node_modules/@temporalio/worker || ! -d node_modules/better-sqlite3/build ]]; then
+  echo "berth: installing dependencies (npm ci)..." >&2
+  npm ci --no-audit --no-fund >&2
+fi
+if [[ -z "${TEMPORAL_ADDRESS:-}" || "${BERTH_NEED_TEMPORAL_CLI:-}" == 1 ]]; then
+  BERTH_TEMPORAL_CLI=$(bash scripts/ensure-temporal-cli.sh)
+  export BERTH_TEMPORAL_CLI
+fi

@@ -1,0 +1,50 @@
+import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
+import { createActivities } from '../activities/index.js';
+import { ConfigError, loadConfig } from '../config/index.js';
+import { createLogger } from '../config/logger.js';
+import { migrate, openDatabase } from '../db/connect.js';
+import { ProviderRegistry } from '../providers/registry.js';
+import { registrationKey } from '../security/key-files.js';
+import { createWorker } from './create-worker.js';
+
+const SDK_LEVELS: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel, 'berth-worker');
+  // The SDK's own messages go through the same JSON logger.
+  const sdkLevel = SDK_LEVELS[config.logLevel] ?? 'INFO';
+  Runtime.install({
+    logger: new DefaultLogger(sdkLevel === 'INFO' ? 'WARN' : sdkLevel, (entry) => {
+      const level = entry.level.toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error';
+      logger[level](entry.meta ?? {}, entry.message);
+    }),
+  });
+
+  const address = config.temporal.address ?? '127.0.0.1:7233';
+  const db = openDatabase(config);
+  await migrate(db);
+  const connection = await NativeConnection.connect({ address });
+  const worker = await createWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    activities: createActivities({
+      db,
+      providers: new ProviderRegistry({ dataDir: config.dataDir }),
+      publicUrl: config.publicUrl,
+      registrationKey: registrationKey(config.dataDir),
+    }),
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
+  logger.info({ address, taskQueue: config.temporal.taskQueue }, 'worker started');
+  await worker.run();
+  await connection.close();
+  await db.destroy();
+  logger.info('worker stopped');
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof ConfigError ? err.message : err);
+  process.exit(1);
+});
