@@ -1,10 +1,11 @@
 import { serve } from '@hono/node-server';
+import { Client } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { createLogger } from '../config/logger.js';
 import { ensureDefaultAdmin } from '../db/bootstrap.js';
 import { migrate, openDatabase } from '../db/connect.js';
 import { ProviderRegistry } from '../providers/registry.js';
-import { connectClient } from '../temporal/connect.js';
+import { connectTemporal } from '../temporal/connect.js';
 import { createApp } from './app.js';
 
 async function main(): Promise<void> {
@@ -14,7 +15,8 @@ async function main(): Promise<void> {
   await migrate(db);
   const admin = await ensureDefaultAdmin(db, config.dataDir, config.adminToken);
   if (admin.generated) logger.warn({ file: admin.file }, 'generated an admin token for the default tenant; it is stored in that file');
-  const temporal = await connectClient(config.temporal.address ?? '127.0.0.1:7233', config.temporal.namespace);
+  const connection = await connectTemporal(config.temporal.address ?? '127.0.0.1:7233');
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
   const app = createApp({
     db,
     temporal,
@@ -34,7 +36,7 @@ async function main(): Promise<void> {
     server.close();
     // Open SSE streams would hold close() forever; exit once in-flight requests had a moment.
     setTimeout(() => process.exit(0), 2_000).unref();
-    void Promise.all([temporal.connection.close(), db.destroy()]);
+    void Promise.all([connection.close(), db.destroy()]);
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, stop);
 }

@@ -7,7 +7,7 @@ import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { ensureDefaultAdmin } from '../db/bootstrap.js';
 import { migrate, openDatabase } from '../db/connect.js';
 import { LocalProvider } from '../providers/local/local-provider.js';
-import { connectClient } from '../temporal/connect.js';
+import { connectTemporal } from '../temporal/connect.js';
 import { startDevServer, type DevServer } from '../temporal/dev-server.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 
@@ -83,9 +83,9 @@ async function main(config: Config): Promise<void> {
     });
   }
 
-  const client = await connectClient(address, config.temporal.namespace);
-  await ensureSearchAttributes(client.connection, config.temporal.namespace);
-  await client.connection.close();
+  const connection = await connectTemporal(address);
+  await ensureSearchAttributes(connection, config.temporal.namespace);
+  await connection.close();
 
   const db = openDatabase(config);
   await migrate(db);

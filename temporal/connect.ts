@@ -1,13 +1,12 @@
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Connects to the Temporal frontend, retrying for a while: the server may still be starting. */
-export async function connectClient(address: string, namespace: string, waitMs = 30_000): Promise<Client> {
+export async function connectTemporal(address: string, waitMs = 30_000): Promise<Connection> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
-      const connection = await Connection.connect({ address });
-      return new Client({ connection, namespace });
+      return await Connection.connect({ address });
     } catch (err) {
       if (Date.now() > deadline) {
         const reason = err instanceof Error ? err.message : String(err);

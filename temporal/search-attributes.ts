@@ -1,4 +1,4 @@
-import { Connection } from '@temporalio/client';
+import type { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { BERTH_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 
