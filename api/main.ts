@@ -32,13 +32,16 @@ async function main(): Promise<void> {
     logger.error({ err }, `cannot listen on ${config.host}:${config.port}`);
     process.exit(1);
   });
+  let stopping = false;
   const stop = () => {
+    if (stopping) return;
+    stopping = true;
     server.close();
     // Open SSE streams would hold close() forever; exit once in-flight requests had a moment.
     setTimeout(() => process.exit(0), 2_000).unref();
     void Promise.all([connection.close(), db.destroy()]);
   };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, stop);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, stop);
 }
 
 main().catch((err: unknown) => {

@@ -1,5 +1,5 @@
 import type { Connection } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { BERTH_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 
 /**
@@ -11,7 +11,7 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
   const missing = BERTH_SEARCH_ATTRIBUTES.filter((key) => !(key.name in customAttributes));
   if (missing.length === 0) return;
   const searchAttributes = Object.fromEntries(
-    missing.map((key) => [key.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
+    missing.map((key) => [key.name, proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
   );
   await connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
 }

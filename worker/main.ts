@@ -36,7 +36,14 @@ async function main(): Promise<void> {
       registrationKey: registrationKey(config.dataDir),
     }),
   });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
+  // Ctrl-C reaches every process of the terminal's group, then `npm start` sends SIGTERM: stop once.
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    worker.shutdown();
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, stop);
   logger.info({ address, taskQueue: config.temporal.taskQueue }, 'worker started');
   await worker.run();
   await connection.close();
