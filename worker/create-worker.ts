@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Activities } from '../activities/index.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -10,7 +10,7 @@ export interface WorkerOptions {
   taskQueue: string;
   activities: Activities;
   /** A pre-built bundle (tests build it once); otherwise the workflows are bundled at start. */
-  workflowBundle?: WorkflowBundleWithSourceMap | undefined;
+  workflowBundle?: WorkflowBundleOption | undefined;
 }
 
 /** The one place a Berth worker is configured, used by `worker/main.ts` and the tests. */

@@ -1,0 +1,162 @@
+// The whole flow on the real Temporal server with the local provider: VMs are child processes
+// that run their cloud-init and call the register endpoint for real.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deriveRegistrationToken } from '../../security/tokens.js';
+import { provisionWorkflowId } from '../../workflows/messages.js';
+import { ADMIN_TOKEN, historyText, startStack, type Stack } from '../support/stack.js';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack({ registrationTtlMs: 4_000 });
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const NEVER_REGISTER = { labels: { 'berth.dev/simulate': 'never-register' } };
+
+async function vmsOfJob(jobId: string) {
+  return stack.local.listByJob(jobId);
+}
+
+describe('provisioning with the local provider', () => {
+  it('reaches ready with the phases in order, binds the node, and keeps no secret in Temporal', async () => {
+    const jobId = await stack.createNode({ hostname: 'worker-1' });
+    const job = await stack.waitForPhase(jobId, ['ready', 'failed']);
+    expect(job.phase).toBe('ready');
+    expect(job.progress.map((p: { phase: string }) => p.phase)).toEqual([
+      'queued',
+      'verifying',
+      'provisioning',
+      'bootstrapping',
+      'registering',
+      'ready',
+    ]);
+    expect(job.node_id).toBe(`node-${jobId}`);
+
+    const vms = await vmsOfJob(jobId);
+    expect(vms.map((vm) => vm.id)).toEqual([job.vm_id]);
+    const userData = fs.readFileSync(path.join(stack.local.vmsDir, job.vm_id, 'user-data'), 'utf8');
+    const token = deriveRegistrationToken(stack.registrationKey, stack.tenantId, jobId);
+    expect(userData).toContain(`BERTH_REGISTER_TOKEN=${token}`);
+
+    const nodes = (await stack.request('GET', '/cp/api/v1/cluster/nodes')).body.nodes;
+    expect(nodes).toContainEqual(expect.objectContaining({ node_id: job.node_id, job_id: jobId, vm_id: job.vm_id, hostname: 'worker-1', status: 'ready' }));
+
+    // Secrets: the history carries neither the registration token nor the admin token, nor the hash.
+    const history = await historyText(stack.client, provisionWorkflowId(jobId));
+    expect(history).toContain(jobId);
+    expect(history).not.toContain(token);
+    expect(history).not.toContain(token.split('_').at(-1)!);
+    expect(history).not.toContain(ADMIN_TOKEN);
+
+    // The token was used once: replaying it is refused with the uniform answer.
+    const replay = await stack.request('POST', '/cp/api/v1/cluster/register', { token, hostname: 'worker-1' });
+    expect(replay.status).toBe(401);
+    expect(replay.body.error.code).toBe('invalid_token');
+  });
+
+  it('deletes the VM of a node that never calls back, and fails the job with the reason', async () => {
+    const jobId = await stack.createNode(NEVER_REGISTER);
+    await stack.waitForPhase(jobId, ['bootstrapping']);
+    expect(await vmsOfJob(jobId)).toHaveLength(1);
+    const job = await stack.waitForPhase(jobId, ['failed', 'ready'], 20_000);
+    expect(job.phase).toBe('failed');
+    expect(job.error).toMatch(/did not call back within 4s/);
+    expect(job.progress.map((p: { phase: string }) => p.phase).slice(-2)).toEqual(['decommissioning', 'failed']);
+    expect(await vmsOfJob(jobId)).toEqual([]);
+    expect(fs.existsSync(path.join(stack.local.vmsDir, job.vm_id))).toBe(false);
+
+    // The job's token is revoked: a late callback is refused.
+    const token = deriveRegistrationToken(stack.registrationKey, stack.tenantId, jobId);
+    expect((await stack.request('POST', '/cp/api/v1/cluster/register', { token })).status).toBe(401);
+  });
+
+  it('tears the VM down when a job is cancelled while bootstrapping', async () => {
+    const jobId = await stack.createNode(NEVER_REGISTER);
+    await stack.waitForPhase(jobId, ['bootstrapping']);
+    expect(await vmsOfJob(jobId)).toHaveLength(1);
+    const cancel = await stack.request('POST', `/cp/api/v1/cluster/jobs/${jobId}/cancel`);
+    expect(cancel.status).toBe(204);
+    const job = await stack.waitForPhase(jobId, ['cancelled', 'failed']);
+    expect(job.phase).toBe('cancelled');
+    expect(job.error).toBe('cancelled on request');
+    expect(await vmsOfJob(jobId)).toEqual([]);
+    // Cancelling an ended job is a conflict.
+    expect((await stack.request('POST', `/cp/api/v1/cluster/jobs/${jobId}/cancel`)).status).toBe(409);
+  });
+
+  it('tears the VM down when a job is cancelled while the create call is still running', async () => {
+    const jobId = await stack.createNode({ labels: { 'berth.dev/simulate': 'slow-create' }, ...{} });
+    await stack.waitForPhase(jobId, ['provisioning']);
+    // The slow create has already started the VM; wait until it exists.
+    await expect.poll(() => vmsOfJob(jobId).then((v) => v.length), { timeout: 10_000 }).toBe(1);
+    expect((await stack.request('POST', `/cp/api/v1/cluster/jobs/${jobId}/cancel`)).status).toBe(204);
+    const job = await stack.waitForPhase(jobId, ['cancelled', 'failed']);
+    expect(job.phase).toBe('cancelled');
+    expect(await vmsOfJob(jobId)).toEqual([]);
+  });
+
+  it('gives the same job for the same Idempotency-Key, and refuses the key for another request', async () => {
+    const headers = { 'Idempotency-Key': `key-${Date.now()}` };
+    const first = await stack.createNode(NEVER_REGISTER, headers);
+    const second = await stack.createNode(NEVER_REGISTER, headers);
+    expect(second).toBe(first);
+    const other = await stack.request('POST', '/cp/api/v1/cluster/nodes', { provider: 'local', region: 'local', plan: 'local-2' }, headers);
+    expect(other.status).toBe(422);
+    expect(other.body.error).toMatchObject({ code: 'idempotency_key_reused', field: 'Idempotency-Key' });
+    const jobs = (await stack.request('GET', '/cp/api/v1/cluster/jobs')).body.jobs;
+    expect(jobs.filter((j: { job_id: string }) => j.job_id === first)).toHaveLength(1);
+    await stack.waitForPhase(first, ['bootstrapping', 'failed']);
+    expect(await vmsOfJob(first)).toHaveLength(1);
+    await stack.request('POST', `/cp/api/v1/cluster/jobs/${first}/cancel`);
+    await stack.waitForPhase(first, ['cancelled', 'failed']);
+  });
+
+  it('decommissions a node: the VM is deleted and the node revoked', async () => {
+    const jobId = await stack.createNode();
+    const job = await stack.waitForPhase(jobId, ['ready', 'failed']);
+    expect(job.phase).toBe('ready');
+    const res = await stack.request('DELETE', `/cp/api/v1/cluster/nodes/${job.node_id}`);
+    expect(res.status).toBe(202);
+    await expect
+      .poll(async () => (await stack.request('GET', '/cp/api/v1/cluster/nodes')).body.nodes.find((n: any) => n.node_id === job.node_id)?.status, {
+        timeout: 20_000,
+      })
+      .toBe('decommissioned');
+    expect(await vmsOfJob(jobId)).toEqual([]);
+    expect((await stack.request('GET', `/cp/api/v1/cluster/jobs/${jobId}`)).body.phase).toBe('decommissioned');
+    expect((await stack.request('DELETE', '/cp/api/v1/cluster/nodes/node-nope')).status).toBe(404);
+  });
+
+  it('streams one event per phase change and ends with the job', async () => {
+    const jobId = await stack.createNode();
+    const res = await fetch(`${stack.publicUrl}/cp/api/v1/cluster/jobs/${jobId}/events`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const text = await res.text(); // resolves only because the stream ends at `ready`
+    const phases = [...text.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!).phase);
+    expect(phases).toEqual(['queued', 'verifying', 'provisioning', 'bootstrapping', 'registering', 'ready']);
+  });
+
+  it('refuses a wrong token and an expired one with the same answer', async () => {
+    const jobId = await stack.createNode(NEVER_REGISTER);
+    await stack.waitForPhase(jobId, ['bootstrapping']);
+    const token = deriveRegistrationToken(stack.registrationKey, stack.tenantId, jobId);
+    const forged = `${token.slice(0, -4)}AAAA`;
+    const answers = await Promise.all(
+      [forged, 'brt_nosuchjob_' + 'A'.repeat(43), 'garbage'].map((t) => stack.request('POST', '/cp/api/v1/cluster/register', { token: t })),
+    );
+    for (const answer of answers) {
+      expect(answer.status).toBe(401);
+      expect(answer.body).toEqual({ error: { code: 'invalid_token', message: 'the registration token is not valid', field: 'token' } });
+    }
+    // After the TTL the real token is expired as well.
+    await stack.waitForPhase(jobId, ['failed'], 20_000);
+    const late = await stack.request('POST', '/cp/api/v1/cluster/register', { token });
+    expect(late.body).toEqual(answers[0]!.body);
+  });
+});

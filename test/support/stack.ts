@@ -1,0 +1,140 @@
+// A whole Berth in one test process: its own data dir and SQLite, a worker on its own task queue
+// against the shared real Temporal server, and the API served on a real port for VM callbacks.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { pino } from 'pino';
+import { inject } from 'vitest';
+import { createActivities, type Activities } from '../../activities/index.js';
+import { createApp } from '../../api/app.js';
+import { ensureDefaultAdmin } from '../../db/bootstrap.js';
+import { migrate, openDatabase, type Db } from '../../db/connect.js';
+import { DEFAULT_TENANT_ID } from '../../db/tenants.js';
+import { LocalProvider } from '../../providers/local/local-provider.js';
+import { ProviderRegistry } from '../../providers/registry.js';
+import { registrationKey } from '../../security/key-files.js';
+import { freePort } from '../../temporal/dev-server.js';
+import { createWorker } from '../../worker/create-worker.js';
+import type { Phase } from '../../workflows/phases.js';
+
+export const ADMIN_TOKEN = 'berth_test_admin_token_0123456789';
+
+export interface StackOptions {
+  registrationTtlMs?: number;
+  /** false: no worker in this process (a test runs its own, e.g. as a child process). */
+  worker?: boolean;
+  /** Replaces some activities, e.g. to make one fail. */
+  activities?: (real: Activities) => Partial<Activities>;
+}
+
+export interface Response<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export async function startStack(options: StackOptions = {}) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-stack-'));
+  const address = inject('temporalAddress');
+  const taskQueue = `test-${path.basename(dataDir)}`;
+  const db = openDatabase({ dataDir });
+  await migrate(db);
+  await ensureDefaultAdmin(db, dataDir, ADMIN_TOKEN);
+  const providers = new ProviderRegistry({ dataDir });
+  const local = new LocalProvider({ dataDir });
+  const port = await freePort();
+  const publicUrl = `http://127.0.0.1:${port}`;
+  const logger = pino({ level: 'silent' });
+
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  const registrationTtlMs = options.registrationTtlMs ?? 60_000;
+  const app = createApp({ db, temporal: client, providers, taskQueue, registrationTtlMs, logger, eventPollMs: 50 });
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+
+  let stopWorker = async () => {};
+  if (options.worker !== false) {
+    const real = createActivities({ db, providers, publicUrl, registrationKey: registrationKey(dataDir) });
+    const workerConnection = await NativeConnection.connect({ address });
+    const worker = await createWorker({
+      connection: workerConnection,
+      namespace: 'default',
+      taskQueue,
+      activities: { ...real, ...options.activities?.(real) },
+      workflowBundle: { codePath: inject('workflowBundlePath') },
+    });
+    const running = worker.run();
+    stopWorker = async () => {
+      worker.shutdown();
+      await running;
+      await workerConnection.close();
+    };
+  }
+
+  async function request<T = any>(method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response<T>> {
+    const res = await fetch(`${publicUrl}${route}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+  }
+
+  /** Polls the job until it reaches one of the phases; fails with the job's last state otherwise. */
+  async function waitForPhase(jobId: string, phases: Phase[], timeoutMs = 30_000) {
+    const deadline = Date.now() + timeoutMs;
+    let job: any;
+    while (Date.now() < deadline) {
+      job = (await request('GET', `/cp/api/v1/cluster/jobs/${jobId}`)).body;
+      if (phases.includes(job.phase)) return job;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`job ${jobId} did not reach ${phases.join('|')} in ${timeoutMs}ms: ${JSON.stringify(job)}`);
+  }
+
+  async function createNode(body: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<string> {
+    const res = await request('POST', '/cp/api/v1/cluster/nodes', { provider: 'local', region: 'local', plan: 'local-1', ...body }, headers);
+    if (res.status !== 202) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body.job_id;
+  }
+
+  return {
+    dataDir,
+    db: db as Db,
+    client,
+    app,
+    local,
+    taskQueue,
+    publicUrl,
+    address,
+    tenantId: DEFAULT_TENANT_ID,
+    registrationKey: registrationKey(dataDir),
+    request,
+    waitForPhase,
+    createNode,
+    async stop() {
+      await stopWorker();
+      for (const vm of await local.all()) await local.delete(vm.id);
+      server.close();
+      await connection.close();
+      await db.destroy();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type Stack = Awaited<ReturnType<typeof startStack>>;
+
+/** Every payload in a workflow's history decoded as text, to search it for secrets. */
+export async function historyText(client: Client, workflowId: string): Promise<string> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  return JSON.stringify(history, (_key, value) =>
+    value instanceof Uint8Array ? Buffer.from(value).toString('utf8') : value,
+  );
+}
