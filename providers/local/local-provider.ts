@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomId } from '../../security/tokens.js';
 import { ProviderError, type CallOptions, type Plan, type Provider, type Region, type Vm, type VmSpec } from '../types.js';
@@ -14,7 +15,8 @@ const SLOW_CREATE_MS = 20_000;
 const STALE_NAME_LOCK_MS = 30_000;
 
 const RUNNER = fileURLToPath(new URL('./vm-runner.ts', import.meta.url));
-const TSX_LOADER = import.meta.resolve('tsx');
+// tsx exports one ESM entry; resolved here because the VM runs with its own folder as cwd.
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 export interface LocalVmMeta {
   id: string;

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { pino } from 'pino';
 import { inject } from 'vitest';
 import { createActivities, type Activities } from '../../activities/index.js';
@@ -19,6 +19,9 @@ import { registrationKey } from '../../security/key-files.js';
 import { freePort } from '../../temporal/dev-server.js';
 import { createWorker } from '../../worker/create-worker.js';
 import type { Phase } from '../../workflows/phases.js';
+
+// Only the SDK's errors: its INFO and WARN lines (expected failures) drown the test output.
+Runtime.install({ logger: new DefaultLogger('ERROR') });
 
 export const ADMIN_TOKEN = 'berth_test_admin_token_0123456789';
 
@@ -131,10 +134,14 @@ export async function startStack(options: StackOptions = {}) {
 
 export type Stack = Awaited<ReturnType<typeof startStack>>;
 
-/** Every payload in a workflow's history decoded as text, to search it for secrets. */
+/** Every string in a workflow's history, payloads decoded, one per line: to search it for secrets. */
 export async function historyText(client: Client, workflowId: string): Promise<string> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  return JSON.stringify(history, (_key, value) =>
-    value instanceof Uint8Array ? Buffer.from(value).toString('utf8') : value,
-  );
+  const lines: string[] = [];
+  // Payload bodies and metadata are base64 in the fetched history.
+  JSON.stringify(history, (key, value) => {
+    if (typeof value === 'string') lines.push(key === 'data' || key === 'encoding' ? Buffer.from(value, 'base64').toString('utf8') : value);
+    return value;
+  });
+  return lines.join('\n');
 }

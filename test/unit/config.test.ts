@@ -1,0 +1,109 @@
+import path from 'node:path';
+import { describe, it, expect } from 'vitest';
+import { ConfigError, loadConfig, parseDuration } from '../../config/index.js';
+
+/** The ConfigError thrown for `env`, failing the test if none is thrown. */
+function configError(env: NodeJS.ProcessEnv): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig defaults', () => {
+  it('uses the documented defaults for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(8080);
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.registrationTtlMs).toBe(30 * 60 * 1000);
+    expect(config.publicUrl).toBe('http://127.0.0.1:8080');
+    expect(config.temporal.uiPort).toBe(8233);
+    expect(config.temporal.namespace).toBe('default');
+    expect(config.adminToken).toBeUndefined();
+    expect(path.isAbsolute(config.dataDir)).toBe(true);
+    expect(path.basename(config.dataDir)).toBe('data');
+  });
+
+  it('treats empty strings as unset', () => {
+    const config = loadConfig({ BERTH_PORT: '', BERTH_REGISTRATION_TTL: '', BERTH_HOST: '  ', BERTH_PUBLIC_URL: '' });
+    expect(config.port).toBe(8080);
+    expect(config.registrationTtlMs).toBe(1_800_000);
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.publicUrl).toBe('http://127.0.0.1:8080');
+  });
+
+  it('derives the default public URL from BERTH_PORT', () => {
+    const config = loadConfig({ BERTH_PORT: '9090' });
+    expect(config.port).toBe(9090);
+    expect(config.publicUrl).toBe('http://127.0.0.1:9090');
+  });
+
+  it('resolves a relative BERTH_DATA_DIR to an absolute path', () => {
+    const config = loadConfig({ BERTH_DATA_DIR: 'some/dir' });
+    expect(config.dataDir).toBe(path.resolve('some/dir'));
+  });
+});
+
+describe('loadConfig values', () => {
+  it.each([
+    ['5s', 5_000],
+    ['2m', 120_000],
+    ['1h', 3_600_000],
+  ])('parses BERTH_REGISTRATION_TTL=%s', (value, expected) => {
+    expect(loadConfig({ BERTH_REGISTRATION_TTL: value }).registrationTtlMs).toBe(expected);
+  });
+
+  it('strips trailing slashes from BERTH_PUBLIC_URL and ignores BERTH_PORT for it', () => {
+    const config = loadConfig({ BERTH_PUBLIC_URL: 'https://berth.example.com/base//', BERTH_PORT: '9090' });
+    expect(config.publicUrl).toBe('https://berth.example.com/base');
+  });
+
+  it('accepts an admin token of 16 characters', () => {
+    expect(loadConfig({ BERTH_ADMIN_TOKEN: 'x'.repeat(16) }).adminToken).toBe('x'.repeat(16));
+  });
+});
+
+describe('loadConfig errors', () => {
+  it.each([
+    ['BERTH_PORT', 'abc'],
+    ['BERTH_PORT', '70000'],
+    ['BERTH_PORT', '0'],
+    ['TEMPORAL_UI_PORT', '1.5'],
+    ['BERTH_REGISTRATION_TTL', 'soon'],
+    ['BERTH_REGISTRATION_TTL', '-5s'],
+    ['BERTH_PUBLIC_URL', 'ftp://x'],
+    ['BERTH_ADMIN_TOKEN', 'short'],
+  ])('rejects %s=%s with a message naming the variable', (name, value) => {
+    const err = configError({ [name]: value });
+    expect(err.name).toBe('ConfigError');
+    expect(err.message).toMatch(new RegExp(`^\\s*${name}: `, 'm'));
+  });
+
+  it('reports every invalid variable at once', () => {
+    const err = configError({ BERTH_PORT: 'abc', BERTH_REGISTRATION_TTL: 'soon' });
+    expect(err.message).toContain('BERTH_PORT');
+    expect(err.message).toContain('BERTH_REGISTRATION_TTL');
+  });
+
+  it('does not echo the rejected admin token', () => {
+    expect(configError({ BERTH_ADMIN_TOKEN: 'sekrit-value' }).message).not.toContain('sekrit-value');
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['5s', 5_000],
+    [' 2m ', 120_000],
+    ['30m', 1_800_000],
+    ['1500', 1_500],
+  ])('parses %j', (value, expected) => {
+    expect(parseDuration(value)).toBe(expected);
+  });
+
+  it.each(['', 'soon', '-5s', '0', '0s'])('rejects %j', (value) => {
+    expect(parseDuration(value)).toBeUndefined();
+  });
+});
