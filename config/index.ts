@@ -34,13 +34,26 @@ export function parseDuration(value: string): number | undefined {
   return typeof parsed === 'number' && Number.isFinite(parsed) && parsed > 0 ? parsed : undefined;
 }
 
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+/** Registration windows from one second to a week: shorter cannot boot a VM, longer is a forgotten VM. */
+const MIN_TTL_MS = 1_000;
+const MAX_TTL_MS = 7 * 24 * 3_600_000;
+
 const port = (name: string, fallback: number) =>
   z
     .string()
     .optional()
     .transform((v, ctx) => {
       if (v === undefined || v === '') return fallback;
-      const n = Number(v);
+      const n = /^\d{1,5}$/.test(v) ? Number(v) : NaN;
       if (!Number.isInteger(n) || n < 1 || n > 65535) {
         ctx.addIssue({ code: 'custom', message: `${name} must be a port number (1-65535), got "${v}"` });
         return z.NEVER;
@@ -70,12 +83,16 @@ const envSchema = z.object({
         ctx.addIssue({ code: 'custom', message: `BERTH_REGISTRATION_TTL must be a duration such as 5s, 2m or 30m, got "${v}"` });
         return z.NEVER;
       }
+      if (parsed < MIN_TTL_MS || parsed > MAX_TTL_MS) {
+        ctx.addIssue({ code: 'custom', message: `BERTH_REGISTRATION_TTL must be between 1s and 7d, got "${v}"` });
+        return z.NEVER;
+      }
       return parsed;
     }),
-  BERTH_PUBLIC_URL: optionalString.refine((v) => v === undefined || /^https?:\/\/[^\s]+$/.test(v), {
+  BERTH_PUBLIC_URL: optionalString.refine((v) => v === undefined || isHttpUrl(v), {
     message: 'BERTH_PUBLIC_URL must be an http(s) URL',
   }),
-  BERTH_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  BERTH_LOG_LEVEL: optionalString.pipe(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
   BERTH_TASK_QUEUE: optionalString,
   DATABASE_URL: optionalString,
   TEMPORAL_ADDRESS: optionalString,

@@ -87,10 +87,17 @@ export class LocalProvider implements Provider {
       created_at: new Date().toISOString(),
     };
     const staging = path.join(this.vmsDir, `.staging-${id}`);
-    fs.mkdirSync(path.join(staging, 'rootfs'), { recursive: true, mode: 0o700 });
-    fs.writeFileSync(path.join(staging, 'user-data'), spec.userData, { mode: 0o600 });
-    fs.writeFileSync(path.join(staging, 'meta.json'), JSON.stringify(meta, null, 2));
-    fs.renameSync(staging, this.dir(id));
+    try {
+      fs.mkdirSync(path.join(staging, 'rootfs'), { recursive: true, mode: 0o700 });
+      fs.writeFileSync(path.join(staging, 'user-data'), spec.userData, { mode: 0o600 });
+      fs.writeFileSync(path.join(staging, 'meta.json'), JSON.stringify(meta, null, 2));
+      fs.renameSync(staging, this.dir(id));
+    } catch (err) {
+      // Nothing was made: free the name so a retry can take it.
+      fs.rmSync(staging, { recursive: true, force: true });
+      fs.rmSync(path.join(this.namesDir, spec.name), { force: true });
+      throw err;
+    }
     this.powerOn(id);
     if (spec.labels[LABEL_SIMULATE] === 'slow-create') {
       // A create call that answers late, as a cloud API under load does.
@@ -157,11 +164,13 @@ export class LocalProvider implements Provider {
   }
 
   private dir(vmId: string): string {
-    if (!/^lvm-[a-z0-9]+$/.test(vmId)) throw new ProviderError(`not a local VM id: ${vmId}`, 'invalid_input', false);
+    if (!isVmId(vmId)) throw new ProviderError(`not a local VM id: ${vmId}`, 'invalid_input', false);
     return path.join(this.vmsDir, vmId);
   }
 
+  /** An id that is not a local VM's (another folder, another cloud's id) simply does not exist. */
   private readMeta(vmId: string): LocalVmMeta | undefined {
+    if (!isVmId(vmId)) return undefined;
     const text = readText(path.join(this.dir(vmId), 'meta.json'));
     return text ? (JSON.parse(text) as LocalVmMeta) : undefined;
   }
@@ -173,8 +182,9 @@ export class LocalProvider implements Provider {
       // The VM is its process group: the runner exits after boot and leaves its init behind.
       process.kill(-pid, 0);
       return pid;
-    } catch {
-      return undefined;
+    } catch (err) {
+      // EPERM: the group exists but belongs to someone else; still alive.
+      return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
     }
   }
 
@@ -198,6 +208,8 @@ export class LocalProvider implements Provider {
     throw new ProviderError(`a VM named ${name} already exists`, 'uniqueness_error', false);
   }
 }
+
+const isVmId = (value: string) => /^lvm-[a-z0-9]+$/.test(value);
 
 function readText(file: string): string | undefined {
   try {

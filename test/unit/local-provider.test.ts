@@ -65,7 +65,7 @@ async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
 
 const mode = (file: string) => fs.statSync(file).mode & 0o777;
 
-describe('LocalProvider', () => {
+describe('LocalProvider', { timeout: 15_000 }, () => {
   it('creates a VM that boots its user-data, and deletes it', async () => {
     const vm = await provider.create(spec());
     expect(vm.id).toMatch(/^lvm-[a-z0-9]+$/);
@@ -101,7 +101,7 @@ describe('LocalProvider', () => {
     expect(await waitFor(() => !groupAlive(pid), 5_000)).toBe(true);
     expect(await provider.delete(vm.id)).toBe('not_found');
     expect(await provider.findByName('berth-job1')).toBeUndefined();
-  });
+  }, 30_000);
 
   it('rejects a second VM with the same name', async () => {
     const first = await provider.create(spec());
