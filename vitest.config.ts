@@ -5,6 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // One real Temporal dev server for the whole run; each test file gets its own task queue.
     globalSetup: ['test/setup/temporal.ts'],
+    setupFiles: ['test/setup/quiet-sdk.ts'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -6,6 +6,7 @@ import { ensureDefaultAdmin } from '../db/bootstrap.js';
 import { migrate, openDatabase } from '../db/connect.js';
 import { ProviderRegistry } from '../providers/registry.js';
 import { connectTemporal } from '../temporal/connect.js';
+import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { createApp } from './app.js';
 
 async function main(): Promise<void> {
@@ -17,6 +18,12 @@ async function main(): Promise<void> {
   if (admin.generated) logger.warn({ file: admin.file }, 'generated an admin token for the default tenant; it is stored in that file');
   const connection = await connectTemporal(config.temporal.address ?? '127.0.0.1:7233');
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  try {
+    await ensureSearchAttributes(connection, config.temporal.namespace);
+  } catch (err) {
+    // A hosted namespace may not let us register them; an operator adds them once by hand.
+    logger.warn({ err }, 'could not register the Berth search attributes (BerthTenant, BerthProvider, BerthPhase: Keyword)');
+  }
   const app = createApp({
     db,
     temporal,

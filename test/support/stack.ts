@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { pino } from 'pino';
 import { inject } from 'vitest';
 import { createActivities, type Activities } from '../../activities/index.js';
@@ -19,9 +19,6 @@ import { registrationKey } from '../../security/key-files.js';
 import { freePort } from '../../temporal/dev-server.js';
 import { createWorker } from '../../worker/create-worker.js';
 import type { Phase } from '../../workflows/phases.js';
-
-// Only the SDK's errors: its INFO and WARN lines (expected failures) drown the test output.
-Runtime.install({ logger: new DefaultLogger('ERROR') });
 
 export const ADMIN_TOKEN = 'berth_test_admin_token_0123456789';
 

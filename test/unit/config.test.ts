@@ -61,6 +61,19 @@ describe('loadConfig values', () => {
     expect(config.publicUrl).toBe('https://berth.example.com/base');
   });
 
+  it.each([
+    ['7d', 7 * 24 * 3_600_000],
+    ['1s', 1_000],
+  ])('accepts BERTH_REGISTRATION_TTL=%s at the edge of the allowed range', (value, expected) => {
+    expect(loadConfig({ BERTH_REGISTRATION_TTL: value }).registrationTtlMs).toBe(expected);
+  });
+
+  it('falls back to the info log level when BERTH_LOG_LEVEL is empty', () => {
+    expect(loadConfig({ BERTH_LOG_LEVEL: '' }).logLevel).toBe('info');
+    expect(loadConfig({ BERTH_LOG_LEVEL: '  ' }).logLevel).toBe('info');
+    expect(loadConfig({}).logLevel).toBe('info');
+  });
+
   it('accepts an admin token of 16 characters', () => {
     expect(loadConfig({ BERTH_ADMIN_TOKEN: 'x'.repeat(16) }).adminToken).toBe('x'.repeat(16));
   });
@@ -76,11 +89,22 @@ describe('loadConfig errors', () => {
     ['BERTH_REGISTRATION_TTL', '-5s'],
     ['BERTH_PUBLIC_URL', 'ftp://x'],
     ['BERTH_ADMIN_TOKEN', 'short'],
+    ['BERTH_PORT', '0x50'],
+    ['BERTH_PORT', '1e3'],
+    ['BERTH_PUBLIC_URL', 'http:///'],
   ])('rejects %s=%s with a message naming the variable', (name, value) => {
     const err = configError({ [name]: value });
     expect(err.name).toBe('ConfigError');
     expect(err.message).toMatch(new RegExp(`^\\s*${name}: `, 'm'));
   });
+
+  it.each(['99999999999999999999', '500ms', '8d'])(
+    'rejects BERTH_REGISTRATION_TTL=%s as outside 1s..7d',
+    (value) => {
+      const err = configError({ BERTH_REGISTRATION_TTL: value });
+      expect(err.message).toMatch(/^\s*BERTH_REGISTRATION_TTL: .*between 1s and 7d/m);
+    },
+  );
 
   it('reports every invalid variable at once', () => {
     const err = configError({ BERTH_PORT: 'abc', BERTH_REGISTRATION_TTL: 'soon' });

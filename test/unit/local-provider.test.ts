@@ -131,4 +131,46 @@ describe('LocalProvider', { timeout: 15_000 }, () => {
     const vm = await provider.create(spec());
     expect(vm.name).toBe('berth-job1');
   });
+
+  it('ignores stray entries in its folder that are not VMs', async () => {
+    const vmsDir = path.join(dataDir, 'local-vms');
+    const strayDir = path.join(vmsDir, 'lost+found');
+    const strayFile = path.join(vmsDir, 'README');
+    fs.mkdirSync(strayDir, { recursive: true });
+    fs.writeFileSync(strayFile, 'not a VM\n');
+    try {
+      expect(await provider.all()).toEqual([]);
+      const vm = await provider.create(spec());
+      expect((await provider.all()).map((v) => v.id)).toEqual([vm.id]);
+      expect((await provider.listByJob('job1')).map((v) => v.id)).toEqual([vm.id]);
+      expect((await provider.findByName('berth-job1'))?.id).toBe(vm.id);
+      expect(await provider.findByName('lost+found')).toBeUndefined();
+      expect(await provider.get('lost+found')).toBeUndefined();
+      expect(await provider.get('README')).toBeUndefined();
+    } finally {
+      fs.rmSync(strayDir, { recursive: true, force: true });
+      fs.rmSync(strayFile, { force: true });
+    }
+  });
+
+  it('answers not_found when deleting an id that is not a local VM id', async () => {
+    expect(await provider.delete('i-123')).toBe('not_found');
+    expect(await provider.delete('../secrets')).toBe('not_found');
+    expect(await provider.get('i-123')).toBeUndefined();
+  });
+
+  it('frees the name and leaves no staging folder when a create fails midway', async () => {
+    const vmsDir = path.join(dataDir, 'local-vms');
+    // Not a string: writing the user-data throws after the name is taken and staging is made.
+    const err = await provider.create(spec({ userData: undefined as unknown as string })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err).not.toBeInstanceOf(ProviderError);
+    expect(fs.readdirSync(vmsDir).filter((e) => e.startsWith('.staging-'))).toEqual([]);
+    expect(fs.existsSync(path.join(vmsDir, '.names', 'berth-job1'))).toBe(false);
+    expect(await provider.all()).toEqual([]);
+    // The same name can be taken at once, not only after the stale-lock timeout.
+    const vm = await provider.create(spec());
+    expect(vm.name).toBe('berth-job1');
+    expect((await provider.findByName('berth-job1'))?.id).toBe(vm.id);
+  });
 });

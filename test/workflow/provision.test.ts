@@ -1,0 +1,207 @@
+// The provision workflow on the real Temporal server with scripted activities: phase order, the
+// registration window, cancel at every phase, and compensations newest-first.
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Activities } from '../../activities/index.js';
+import { randomId } from '../../security/tokens.js';
+import { createWorker } from '../../worker/create-worker.js';
+import { provisionWorkflowId, registerUpdate, stateQuery, type ProvisionInput } from '../../workflows/messages.js';
+import type { provisionNode } from '../../workflows/provision.js';
+
+type Name = keyof Activities;
+interface Script {
+  /** This activity waits until it is cancelled. */
+  hold?: Name;
+  /** This activity fails for good. */
+  fail?: Name;
+}
+
+const scripts = new Map<string, Script>();
+const calls = new Map<string, Name[]>();
+const phases = new Map<string, string[]>();
+const entered = new Map<string, () => void>();
+
+const jobOf = () => Context.current().info.workflowExecution.workflowId.replace(/^provision-/, '');
+
+/** A fake activity: records the call, then holds or fails as the job's script says. */
+function fake<R>(name: Name, result: R) {
+  return async (..._args: unknown[]): Promise<R> => {
+    const jobId = jobOf();
+    calls.set(jobId, [...(calls.get(jobId) ?? []), name]);
+    const script = scripts.get(jobId) ?? {};
+    if (script.fail === name) throw ApplicationFailure.nonRetryable(`${name} broke`, 'Scripted');
+    if (script.hold === name) {
+      entered.get(`${jobId}:${name}`)?.();
+      const ctx = Context.current();
+      const beat = setInterval(() => ctx.heartbeat(), 200);
+      try {
+        await ctx.cancelled;
+      } finally {
+        clearInterval(beat);
+      }
+    }
+    return result;
+  };
+}
+
+const activities = {
+  verifyProvider: fake('verifyProvider', undefined),
+  createVm: fake('createVm', { vmId: 'vm-1', adopted: false }),
+  deleteJobVms: fake('deleteJobVms', { deleted: ['vm-1'] }),
+  deleteVm: fake('deleteVm', undefined),
+  revokeRegistrationToken: fake('revokeRegistrationToken', undefined),
+  bindNode: fake('bindNode', undefined),
+  setNodeStatus: fake('setNodeStatus', undefined),
+  async recordPhase(input: { jobId: string; phase: string }) {
+    phases.set(input.jobId, [...(phases.get(input.jobId) ?? []), input.phase]);
+  },
+} as unknown as Activities;
+
+let client: Client;
+const taskQueue = `wf-${randomId(8)}`;
+const workers: { worker: Worker; running: Promise<void>; connection: NativeConnection }[] = [];
+
+async function runWorker(queue: string) {
+  const connection = await NativeConnection.connect({ address: inject('temporalAddress') });
+  const worker = await createWorker({ connection, namespace: 'default', taskQueue: queue, activities, workflowBundle: { codePath: inject('workflowBundlePath') } });
+  workers.push({ worker, running: worker.run(), connection });
+}
+
+beforeAll(async () => {
+  client = new Client({ connection: await Connection.connect({ address: inject('temporalAddress') }) });
+  await runWorker(taskQueue);
+});
+afterAll(async () => {
+  for (const { worker, running, connection } of workers) {
+    worker.shutdown();
+    await running;
+    await connection.close();
+  }
+  await client?.connection.close();
+});
+
+async function start(script: Script = {}, options: { ttlMs?: number; queue?: string } = {}) {
+  const jobId = randomId(12);
+  scripts.set(jobId, script);
+  const input: ProvisionInput = { jobId, tenantId: 't1', provider: 'local', region: 'local', plan: 'local-1', labels: {}, registrationTtlMs: options.ttlMs ?? 30_000 };
+  const handle = await client.workflow.start<typeof provisionNode>('provisionNode', {
+    taskQueue: options.queue ?? taskQueue,
+    workflowId: provisionWorkflowId(jobId),
+    args: [input],
+  });
+  return { jobId, handle };
+}
+
+/** Resolves when the job's activity `name` has started (it must be the script's `hold`). */
+function whenEntered(jobId: string, name: Name): Promise<void> {
+  return new Promise((resolve) => entered.set(`${jobId}:${name}`, resolve));
+}
+
+async function waitForPhase(handle: Awaited<ReturnType<typeof start>>['handle'], phase: string) {
+  await expect.poll(async () => (await handle.query(stateQuery)).phase, { timeout: 10_000 }).toBe(phase);
+}
+
+async function failureOf(promise: Promise<unknown>) {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  return (err as WorkflowFailedError).cause;
+}
+
+describe('provisionNode', () => {
+  it('walks the phases in order and answers the registration with the node id', async () => {
+    const { jobId, handle } = await start();
+    await waitForPhase(handle, 'bootstrapping');
+    const answer = await handle.executeUpdate(registerUpdate, { args: [{ hostname: 'h1', arch: 'x86' }] });
+    expect(answer).toEqual({ nodeId: `node-${jobId}` });
+    expect(await handle.result()).toEqual({ jobId, nodeId: `node-${jobId}`, vmId: 'vm-1' });
+    expect(phases.get(jobId)).toEqual(['verifying', 'provisioning', 'bootstrapping', 'registering', 'ready']);
+    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', 'bindNode']);
+    // A second registration for a ready job is refused.
+    await expect(handle.executeUpdate(registerUpdate, { args: [{ hostname: 'h2' }] })).rejects.toThrow();
+  });
+
+  it('refuses a registration before the VM is being made', async () => {
+    const { jobId, handle } = await start({ hold: 'verifyProvider' });
+    const held = whenEntered(jobId, 'verifyProvider');
+    await held;
+    await expect(handle.executeUpdate(registerUpdate, { args: [{ hostname: 'h1' }] })).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
+    await handle.cancel();
+    await failureOf(handle.result());
+  });
+
+  it('fails after the registration window and deletes the VM, then revokes the token', async () => {
+    const { jobId, handle } = await start({}, { ttlMs: 1_000 });
+    const cause = await failureOf(handle.result());
+    expect(cause?.message).toBe('the VM did not call back within 1s');
+    expect(phases.get(jobId)?.slice(-3)).toEqual(['bootstrapping', 'decommissioning', 'failed']);
+    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', 'deleteJobVms', 'revokeRegistrationToken']);
+  });
+
+  it('fails with the reason of a failed create, and still cleans up', async () => {
+    const { jobId, handle } = await start({ fail: 'createVm' });
+    const cause = await failureOf(handle.result());
+    expect(cause?.message).toMatch(/createVm broke/);
+    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', 'deleteJobVms', 'revokeRegistrationToken']);
+    expect(phases.get(jobId)?.at(-1)).toBe('failed');
+  });
+
+  it('keeps going through the compensations when one fails, and reports it', async () => {
+    const { jobId, handle } = await start({ fail: 'deleteJobVms' }, { ttlMs: 1_000 });
+    const cause = await failureOf(handle.result());
+    expect(cause?.message).toMatch(/did not call back/);
+    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', 'deleteJobVms', 'revokeRegistrationToken']);
+    const state = await handle.query(stateQuery);
+    expect(state.error).toMatch(/could not delete the VM: .*deleteJobVms broke/);
+  });
+});
+
+describe('cancel tears down whatever exists, at every phase', () => {
+  it('queued: nothing was made, nothing to undo', async () => {
+    const queue = `${taskQueue}-queued`;
+    const { jobId, handle } = await start({}, { queue });
+    await handle.cancel(); // no worker on that queue yet: the job is still queued
+    await runWorker(queue);
+    expect(await failureOf(handle.result())).toBeInstanceOf(CancelledFailure);
+    expect(calls.get(jobId) ?? []).toEqual([]);
+    expect(phases.get(jobId)).toEqual(['decommissioning', 'cancelled']);
+  });
+
+  it.each([
+    ['verifying', 'verifyProvider', ['verifyProvider']],
+    ['provisioning', 'createVm', ['verifyProvider', 'createVm', 'deleteJobVms', 'revokeRegistrationToken']],
+  ] as const)('%s', async (phase, hold, expected) => {
+    const { jobId, handle } = await start({ hold });
+    await whenEntered(jobId, hold);
+    await handle.cancel();
+    expect(await failureOf(handle.result())).toBeInstanceOf(CancelledFailure);
+    expect(calls.get(jobId)).toEqual(expected);
+    expect(phases.get(jobId)).toContain(phase);
+    expect(phases.get(jobId)?.slice(-2)).toEqual(['decommissioning', 'cancelled']);
+  });
+
+  it('bootstrapping', async () => {
+    const { jobId, handle } = await start();
+    await waitForPhase(handle, 'bootstrapping');
+    await handle.cancel();
+    expect(await failureOf(handle.result())).toBeInstanceOf(CancelledFailure);
+    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', 'deleteJobVms', 'revokeRegistrationToken']);
+    expect((await handle.query(stateQuery)).error).toBe('cancelled on request');
+  });
+
+  it('registering: the node is unbound first, then the VM deleted, then the token revoked', async () => {
+    const { jobId, handle } = await start({ hold: 'bindNode' });
+    await waitForPhase(handle, 'bootstrapping');
+    const held = whenEntered(jobId, 'bindNode');
+    const registration = handle.executeUpdate(registerUpdate, { args: [{ hostname: 'h1' }] });
+    await held;
+    await handle.cancel();
+    await expect(registration).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(await failureOf(handle.result())).toBeInstanceOf(CancelledFailure);
+    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', 'bindNode', 'setNodeStatus', 'deleteJobVms', 'revokeRegistrationToken']);
+  });
+});
