@@ -23,7 +23,7 @@ const calls = new Map<string, Name[]>();
 const phases = new Map<string, string[]>();
 const entered = new Map<string, () => void>();
 
-const jobOf = () => Context.current().info.workflowExecution.workflowId.replace(/^provision-/, '');
+const jobOf = () => (Context.current().info.workflowExecution?.workflowId ?? '').replace(/^provision-/, '');
 
 /** A fake activity: records the call, then holds or fails as the job's script says. */
 function fake<R>(name: Name, result: R) {
