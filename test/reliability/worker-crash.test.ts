@@ -1,0 +1,58 @@
+// kill -9 of the worker while it is creating the VM, then a new worker: the job still ends ready
+// with exactly one VM, because the retried create finds the VM by its job label and adopts it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startStack, type Stack } from '../support/stack.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+let stack: Stack;
+const workers: ChildProcess[] = [];
+
+/** The real worker entry point, as `npm start` runs it, on this stack's data dir and task queue. */
+function startWorkerProcess(): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'worker/main.ts')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      PATH: process.env.PATH,
+      TEMPORAL_ADDRESS: stack.address,
+      BERTH_DATA_DIR: stack.dataDir,
+      BERTH_TASK_QUEUE: stack.taskQueue,
+      BERTH_PUBLIC_URL: stack.publicUrl,
+      BERTH_LOG_LEVEL: 'error',
+    },
+  });
+  workers.push(child);
+  return child;
+}
+
+beforeAll(async () => {
+  stack = await startStack({ worker: false, registrationTtlMs: 120_000 });
+});
+afterAll(async () => {
+  for (const child of workers) child.kill('SIGKILL');
+  await stack?.stop();
+});
+
+it('survives kill -9 of the worker in the middle of a create with exactly one VM', { timeout: 120_000 }, async () => {
+  const first = startWorkerProcess();
+  // slow-create: the provider makes the VM, then takes 20s to answer, like a cloud API under load.
+  const jobId = await stack.createNode({ labels: { 'berth.dev/simulate': 'slow-create' } });
+  await stack.waitForPhase(jobId, ['provisioning'], 60_000);
+  await expect.poll(async () => (await stack.local.listByJob(jobId)).length, { timeout: 20_000 }).toBe(1);
+
+  const exited = new Promise((resolve) => first.once('exit', resolve));
+  first.kill('SIGKILL');
+  await exited;
+  expect((await stack.request('GET', `/cp/api/v1/cluster/jobs/${jobId}`)).body.phase).toBe('provisioning');
+
+  startWorkerProcess();
+  const job = await stack.waitForPhase(jobId, ['ready', 'failed', 'cancelled'], 90_000);
+  expect(job.phase).toBe('ready');
+  const vms = await stack.local.all();
+  expect(vms).toHaveLength(1);
+  expect(vms[0]).toMatchObject({ id: job.vm_id, status: 'running', labels: expect.objectContaining({ 'berth.dev/job': jobId }) });
+  const nodes = (await stack.request('GET', '/cp/api/v1/cluster/nodes')).body.nodes;
+  expect(nodes).toEqual([expect.objectContaining({ job_id: jobId, vm_id: job.vm_id, status: 'ready' })]);
+});
