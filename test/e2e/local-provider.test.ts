@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveRegistrationToken, sha256Hex } from '../../security/tokens.js';
-import { provisionWorkflowId } from '../../workflows/messages.js';
+import { decommissionWorkflowId, provisionWorkflowId } from '../../workflows/messages.js';
+import { recordHistory } from '../support/histories.js';
 import { ADMIN_TOKEN, historyText, startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
@@ -35,6 +36,7 @@ describe('provisioning with the local provider', () => {
       'ready',
     ]);
     expect(job.node_id).toBe(`node-${jobId}`);
+    await recordHistory(stack.client, provisionWorkflowId(jobId), 'provision-ready');
 
     const vms = await vmsOfJob(jobId);
     expect(vms.map((vm) => vm.id)).toEqual([job.vm_id]);
@@ -69,6 +71,7 @@ describe('provisioning with the local provider', () => {
     expect(job.progress.map((p: { phase: string }) => p.phase).slice(-2)).toEqual(['decommissioning', 'failed']);
     expect(await vmsOfJob(jobId)).toEqual([]);
     expect(fs.existsSync(path.join(stack.local.vmsDir, job.vm_id))).toBe(false);
+    await recordHistory(stack.client, provisionWorkflowId(jobId), 'provision-registration-timeout');
 
     // The job's token is revoked: a late callback is refused.
     const token = deriveRegistrationToken(stack.registrationKey, stack.tenantId, jobId);
@@ -85,6 +88,7 @@ describe('provisioning with the local provider', () => {
     expect(job.phase).toBe('cancelled');
     expect(job.error).toBe('cancelled on request');
     expect(await vmsOfJob(jobId)).toEqual([]);
+    await recordHistory(stack.client, provisionWorkflowId(jobId), 'provision-cancelled-bootstrapping');
     // Cancelling an ended job is a conflict.
     expect((await stack.request('POST', `/cp/api/v1/cluster/jobs/${jobId}/cancel`)).status).toBe(409);
   });
@@ -98,6 +102,7 @@ describe('provisioning with the local provider', () => {
     const job = await stack.waitForPhase(jobId, ['cancelled', 'failed']);
     expect(job.phase).toBe('cancelled');
     expect(await vmsOfJob(jobId)).toEqual([]);
+    await recordHistory(stack.client, provisionWorkflowId(jobId), 'provision-cancelled-provisioning');
   });
 
   it('gives the same job for the same Idempotency-Key, and refuses the key for another request', async () => {
@@ -129,6 +134,7 @@ describe('provisioning with the local provider', () => {
       .toBe('decommissioned');
     expect(await vmsOfJob(jobId)).toEqual([]);
     await stack.waitForPhase(jobId, ['decommissioned']);
+    await recordHistory(stack.client, decommissionWorkflowId(job.node_id), 'decommission');
     expect((await stack.request('DELETE', '/cp/api/v1/cluster/nodes/node-nope')).status).toBe(404);
   });
 

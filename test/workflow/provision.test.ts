@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Activities } from '../../activities/index.js';
 import { randomId } from '../../security/tokens.js';
 import { createWorker } from '../../worker/create-worker.js';
+import { recordHistory } from '../support/histories.js';
 import { provisionWorkflowId, registerUpdate, stateQuery, type ProvisionInput } from '../../workflows/messages.js';
 import type { provisionNode } from '../../workflows/provision.js';
 
@@ -157,6 +158,7 @@ describe('provisionNode', () => {
     expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', 'deleteJobVms', 'revokeRegistrationToken']);
     const state = await handle.query(stateQuery);
     expect(state.error).toMatch(/could not delete the VM: .*deleteJobVms broke/);
+    await recordHistory(client, handle.workflowId, 'provision-compensation-failed');
   });
 });
 
@@ -169,6 +171,7 @@ describe('cancel tears down whatever exists, at every phase', () => {
     expect(await failureOf(handle.result())).toBeInstanceOf(CancelledFailure);
     expect(calls.get(jobId) ?? []).toEqual([]);
     expect(phases.get(jobId)).toEqual(['decommissioning', 'cancelled']);
+    await recordHistory(client, handle.workflowId, 'provision-cancelled-queued');
   });
 
   it.each([
@@ -203,5 +206,6 @@ describe('cancel tears down whatever exists, at every phase', () => {
     await expect(registration).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
     expect(await failureOf(handle.result())).toBeInstanceOf(CancelledFailure);
     expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', 'bindNode', 'setNodeStatus', 'deleteJobVms', 'revokeRegistrationToken']);
+    await recordHistory(client, handle.workflowId, 'provision-cancelled-registering');
   });
 });

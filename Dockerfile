@@ -1,0 +1,28 @@
+# Berth API and worker, one image. Run with `node --import tsx api/main.ts` or
+# `node --import tsx worker/main.ts` (see docker-compose.yml). Source runs through tsx, so there
+# is no build step; tsx is a runtime dependency.
+
+# Dependencies, with the compilers better-sqlite3 may need when no prebuilt binary fits.
+FROM node:20-bookworm-slim AS deps
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends python3 make g++ \
+  && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
+# Runtime: same base image as above, so the native modules built there load here.
+FROM node:20-bookworm-slim
+# The local provider's VMs run their cloud-init bootstrap in this container: it needs sh and curl.
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends curl ca-certificates \
+  && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY . .
+# Owned by `node`, so a fresh named volume mounted here inherits that owner.
+RUN mkdir -p /var/lib/berth && chown node:node /var/lib/berth
+ENV BERTH_DATA_DIR=/var/lib/berth
+USER node
+EXPOSE 8080
+CMD ["node", "--import", "tsx", "api/main.ts"]
