@@ -10,7 +10,8 @@ export interface RegistrationEnv {
 export const REGISTRATION_ENV_PATH = '/etc/berth/registration.env';
 export const BOOTSTRAP_PATH = '/usr/local/sbin/berth-bootstrap';
 
-// Posts the one-time token to Berth, retrying network errors. The body goes through stdin so the
+// Posts the one-time token to Berth, retrying network errors. The answer can take a while: the
+// API returns only once the workflow has bound the node, which waits for a worker. The body goes through stdin so the
 // token never shows in the process list. Values are validated before they reach this file.
 const BOOTSTRAP_SCRIPT = `#!/bin/sh
 # Registers this machine with Berth. The token is single use; see ${REGISTRATION_ENV_PATH}.
@@ -19,7 +20,7 @@ set -eu
 body=$(printf '{"token":"%s","hostname":"%s"}' "$BERTH_REGISTER_TOKEN" "\${BERTH_NODE_HOSTNAME:-$(hostname)}")
 attempt=1
 while [ "$attempt" -le 10 ]; do
-  if printf '%s' "$body" | curl -fsS --max-time 15 -H 'content-type: application/json' --data-binary @- "$BERTH_REGISTER_URL"; then
+  if printf '%s' "$body" | curl -fsS --max-time 120 -H 'content-type: application/json' --data-binary @- "$BERTH_REGISTER_URL"; then
     echo
     exit 0
   fi

@@ -8,7 +8,7 @@ import { ensureDefaultAdmin } from '../db/bootstrap.js';
 import { migrate, openDatabase } from '../db/connect.js';
 import { LocalProvider } from '../providers/local/local-provider.js';
 import { connectTemporal } from '../temporal/connect.js';
-import { startDevServer, type DevServer } from '../temporal/dev-server.js';
+import { portInUse, startDevServer, type DevServer } from '../temporal/dev-server.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 
 const say = (line: string) => console.log(`berth: ${line}`);
@@ -65,6 +65,9 @@ async function main(config: Config): Promise<void> {
   if (!address) {
     const binary = process.env.BERTH_TEMPORAL_CLI;
     if (!binary) throw new Error('BERTH_TEMPORAL_CLI is not set; run `npm start`, which builds the Temporal CLI');
+    if (await portInUse(7233)) {
+      throw new Error('port 7233 is in use: stop the other Temporal server, or use it with TEMPORAL_ADDRESS=127.0.0.1:7233 npm start');
+    }
     say('starting the Temporal dev server...');
     devServer = await startDevServer({
       binary,

@@ -37,7 +37,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function portOpen(port: number): Promise<boolean> {
+export async function portInUse(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: '127.0.0.1' });
     socket.once('connect', () => {
@@ -67,7 +67,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   });
 
   const deadline = Date.now() + 60_000;
-  while (!(await portOpen(port))) {
+  while (!(await portInUse(port))) {
     if (exited) throw new Error(`the Temporal dev server ${exited}; see ${options.logFile}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');

@@ -9,6 +9,8 @@ import { idSchema, listJobsQuerySchema } from '../schemas.js';
 import { parseOr400 } from '../validate.js';
 import { jobView } from '../views.js';
 
+const KEEPALIVE_MS = 15_000;
+
 /** A provision job has ended when it is ready or torn down; only then does its event stream close. */
 const isFinal = (phase: string) => isPhase(phase) && FINAL_PHASES.has(phase);
 
@@ -47,13 +49,20 @@ export function jobRoutes(deps: AppDeps) {
       const lastId = Number(c.req.header('Last-Event-ID'));
       let seen = Number.isInteger(lastId) ? lastId : -1;
       return streamSSE(c, async (stream) => {
+        let lastWrite = Date.now();
         while (!stream.aborted) {
           for (const step of await progressSince(job.job_id, seen)) {
             seen = step.seq;
             const current = await db.selectFrom('jobs').select(['error', 'node_id', 'vm_id']).where('job_id', '=', job.job_id).executeTakeFirst();
             const data = { job_id: job.job_id, phase: step.phase, at: step.at, ...(isFinal(step.phase) && current ? jobExtras(current) : {}) };
             await stream.writeSSE({ event: 'phase', id: String(step.seq), data: JSON.stringify(data) });
+            lastWrite = Date.now();
             if (isFinal(step.phase)) return;
+          }
+          // A comment now and then keeps proxies from closing a stream that waits for a booting VM.
+          if (Date.now() - lastWrite > KEEPALIVE_MS) {
+            await stream.write(': keepalive\n\n');
+            lastWrite = Date.now();
           }
           await stream.sleep(pollMs);
         }
