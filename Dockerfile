@@ -9,7 +9,8 @@ RUN apt-get update \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+# `npm install --no-save` rather than `npm ci`: see scripts/prepare.sh.
+RUN npm install --omit=dev --no-save --no-audit --no-fund
 
 # Runtime: same base image as above, so the native modules built there load here.
 FROM node:20-bookworm-slim

@@ -4,7 +4,7 @@ import { revokeRegistrationToken, storeRegistrationToken } from '../db/registrat
 import type { ProviderRegistry } from '../providers/registry.js';
 import { LABEL_JOB, LABEL_MANAGED, LABEL_TENANT, ProviderError, type Vm } from '../providers/types.js';
 import { deriveRegistrationToken } from '../security/tokens.js';
-import type { NodeFacts } from '../workflows/messages.js';
+import type { NodeFacts, ProvisionInput } from '../workflows/messages.js';
 import { PHASES, type Phase } from '../workflows/phases.js';
 import { buildUserData } from './cloud-init.js';
 
@@ -17,18 +17,8 @@ export interface ActivityDeps {
   registrationKey: Buffer;
 }
 
-export interface CreateVmInput {
-  jobId: string;
-  tenantId: string;
-  provider: string;
-  region: string;
-  plan: string;
-  hostname?: string | undefined;
-  sshKey?: string | undefined;
-  image?: string | undefined;
-  labels: Record<string, string>;
-  registrationTtlMs: number;
-}
+/** The job's request, as the workflow received it. */
+export type CreateVmInput = ProvisionInput;
 
 export interface CreateVmResult {
   vmId: string;

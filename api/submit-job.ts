@@ -5,9 +5,9 @@ import { PROVIDER_NAMES } from '../providers/types.js';
 import { derivedId, randomId, sha256Hex } from '../security/tokens.js';
 import { provisionWorkflowId, type ProvisionInput } from '../workflows/messages.js';
 import type { provisionNode } from '../workflows/provision.js';
-import { SA_PHASE, SA_PROVIDER, SA_TENANT } from '../workflows/search-attributes.js';
 import type { AppDeps } from './deps.js';
 import { apiError } from './errors.js';
+import { berthWorkflowOptions } from './workflow-options.js';
 import type { CreateNodeBody } from './schemas.js';
 
 /** 422 naming the field when the provider, region or plan does not exist; before anything is made. */
@@ -107,17 +107,15 @@ export async function submitJob(
   };
   try {
     await deps.temporal.workflow.start<typeof provisionNode>('provisionNode', {
-      taskQueue: deps.taskQueue,
-      workflowId: provisionWorkflowId(jobId),
+      ...berthWorkflowOptions({
+        taskQueue: deps.taskQueue,
+        workflowId: provisionWorkflowId(jobId),
+        tenantId,
+        provider: body.provider,
+        phase: 'queued',
+        summary: `${body.provider} ${body.plan} in ${body.region} for tenant ${tenantId}`,
+      }),
       args: [input],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      typedSearchAttributes: [
-        { key: SA_TENANT, value: tenantId },
-        { key: SA_PROVIDER, value: body.provider },
-        { key: SA_PHASE, value: 'queued' },
-      ],
-      staticSummary: `${body.provider} ${body.plan} in ${body.region} for tenant ${tenantId}`,
       staticDetails: `Job ${jobId}${body.hostname ? `, host ${body.hostname}` : ''}. Phases are in the BerthPhase search attribute.`,
     });
   } catch (err) {

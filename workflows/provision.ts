@@ -85,18 +85,7 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
     compensations.unshift({ what: 'revoke the registration token', run: () => revokeRegistrationToken({ jobId }) });
     // Registered before the create: a create that timed out may still have made the VM.
     compensations.unshift({ what: 'delete the VM', run: () => deleteJobVms({ provider, jobId }) });
-    const { vmId } = await createVm({
-      jobId,
-      tenantId,
-      provider,
-      region: input.region,
-      plan: input.plan,
-      hostname: input.hostname,
-      sshKey: input.sshKey,
-      image: input.image,
-      labels: input.labels,
-      registrationTtlMs: input.registrationTtlMs,
-    });
+    const { vmId } = await createVm(input);
 
     await setPhase('bootstrapping', { vmId });
     if (!(await condition(() => facts !== undefined, input.registrationTtlMs))) {

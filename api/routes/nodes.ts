@@ -3,12 +3,12 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { decommissionWorkflowId, type DecommissionInput } from '../../workflows/messages.js';
 import type { decommissionNode } from '../../workflows/decommission.js';
-import { SA_PHASE, SA_PROVIDER, SA_TENANT } from '../../workflows/search-attributes.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { apiError } from '../errors.js';
 import { createNodeSchema, idempotencyKeySchema, idSchema } from '../schemas.js';
 import { checkCatalogue, submitJob } from '../submit-job.js';
 import { jsonBody, parseOr400 } from '../validate.js';
+import { berthWorkflowOptions } from '../workflow-options.js';
 import { nodeView } from '../views.js';
 
 const listNodesQuery = z.strictObject({ status: z.enum(['ready', 'decommissioning', 'decommissioned']).optional() });
@@ -40,17 +40,15 @@ export function nodeRoutes(deps: AppDeps) {
       const input: DecommissionInput = { nodeId, tenantId: node.tenant_id, jobId: node.job_id, provider: node.provider, vmId: node.vm_id };
       try {
         await deps.temporal.workflow.start<typeof decommissionNode>('decommissionNode', {
-          taskQueue: deps.taskQueue,
-          workflowId: decommissionWorkflowId(nodeId),
+          ...berthWorkflowOptions({
+            taskQueue: deps.taskQueue,
+            workflowId: decommissionWorkflowId(nodeId),
+            tenantId: node.tenant_id,
+            provider: node.provider,
+            phase: 'decommissioning',
+            summary: `decommission ${node.hostname} (${node.provider} ${node.vm_id ?? 'no VM'}) for tenant ${node.tenant_id}`,
+          }),
           args: [input],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          typedSearchAttributes: [
-            { key: SA_TENANT, value: node.tenant_id },
-            { key: SA_PROVIDER, value: node.provider },
-            { key: SA_PHASE, value: 'decommissioning' },
-          ],
-          staticSummary: `decommission ${node.hostname} (${node.provider} ${node.vm_id ?? 'no VM'}) for tenant ${node.tenant_id}`,
         });
       } catch (err) {
         // Already torn down by an earlier request: deleting again is accepted, nothing to do.
