@@ -10,21 +10,28 @@ export interface RegistrationEnv {
 export const REGISTRATION_ENV_PATH = '/etc/berth/registration.env';
 export const BOOTSTRAP_PATH = '/usr/local/sbin/berth-bootstrap';
 
-// Posts the one-time token to Berth, retrying network errors. The answer can take a while: the
-// API returns only once the workflow has bound the node, which waits for a worker. The body goes through stdin so the
-// token never shows in the process list. Values are validated before they reach this file.
+// Posts the one-time token to Berth through stdin, so it never shows in the process list. The
+// answer can take a while: the API answers once the workflow has bound the node. Network errors
+// and 5xx are retried for about five minutes; a 4xx is final (the token is spent or refused).
+// Values are validated before they reach the env file this script sources.
 const BOOTSTRAP_SCRIPT = `#!/bin/sh
 # Registers this machine with Berth. The token is single use; see ${REGISTRATION_ENV_PATH}.
 set -eu
 . "$1"
 body=$(printf '{"token":"%s","hostname":"%s"}' "$BERTH_REGISTER_TOKEN" "\${BERTH_NODE_HOSTNAME:-$(hostname)}")
+answer=$(mktemp)
+trap 'rm -f "$answer"' EXIT
 attempt=1
-while [ "$attempt" -le 10 ]; do
-  if printf '%s' "$body" | curl -fsS --max-time 120 -H 'content-type: application/json' --data-binary @- "$BERTH_REGISTER_URL"; then
-    echo
-    exit 0
-  fi
-  sleep $((attempt * 2))
+while [ "$attempt" -le 30 ]; do
+  code=$(printf '%s' "$body" | curl -sS --max-time 120 -o "$answer" -w '%{http_code}' \\
+    -H 'content-type: application/json' --data-binary @- "$BERTH_REGISTER_URL") || code=000
+  case "$code" in
+    2??) cat "$answer"; echo; exit 0 ;;
+    4??) echo "berth-bootstrap: registration refused ($code): $(cat "$answer")" >&2; exit 1 ;;
+  esac
+  delay=$((attempt * 2))
+  if [ "$delay" -gt 10 ]; then delay=10; fi
+  sleep "$delay"
   attempt=$((attempt + 1))
 done
 echo "berth-bootstrap: registration failed" >&2

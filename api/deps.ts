@@ -12,6 +12,8 @@ export interface AppDeps {
   taskQueue: string;
   registrationTtlMs: number;
   logger: Logger;
+  /** How long a VM's callback may wait for its workflow before it is told to retry (default 60s). */
+  deliveryTimeoutMs?: number;
   /** How often the SSE stream looks for phase changes. */
   eventPollMs?: number;
 }

@@ -39,8 +39,12 @@ interface Compensation {
   run: () => Promise<unknown>;
 }
 
-/** Phases in which the VM may call back: it can boot before the workflow has seen the create return. */
+/**
+ * Phases in which the VM may call back: it can boot before the workflow has seen the create return.
+ * A repeated delivery (the API lost the first answer, e.g. in a worker crash) gets the same answer.
+ */
 const REGISTRABLE: ReadonlySet<Phase> = new Set(['provisioning', 'bootstrapping']);
+const REDELIVERABLE: ReadonlySet<Phase> = new Set(['provisioning', 'bootstrapping', 'registering', 'ready']);
 
 /**
  * One provision job: verify → create VM → wait for its callback → bind the node → ready.
@@ -55,7 +59,7 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
   setHandler(
     registerUpdate,
     async (reported: NodeFacts) => {
-      facts = reported;
+      facts ??= reported;
       await condition(() => state.phase === 'ready' || ended);
       if (state.phase !== 'ready' || !state.nodeId) {
         throw ApplicationFailure.nonRetryable(`the job ended before the node was bound: ${state.error ?? state.phase}`, 'JobEnded');
@@ -64,7 +68,8 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
     },
     {
       validator: (_reported: NodeFacts) => {
-        if (facts !== undefined || !REGISTRABLE.has(state.phase)) throw new Error(`the job is ${state.phase}, not waiting for its VM`);
+        const allowed = facts === undefined ? REGISTRABLE : REDELIVERABLE;
+        if (!allowed.has(state.phase)) throw new Error(`the job is ${state.phase}, not waiting for its VM`);
       },
     },
   );

@@ -14,6 +14,7 @@ import { jsonBody } from '../validate.js';
  */
 export function registerRoutes(deps: AppDeps) {
   const { db } = deps;
+  const deliveryTimeoutMs = deps.deliveryTimeoutMs ?? 60_000;
   return new Hono().post('/register', async (c) => {
     const { token, hostname, ...extra } = await jsonBody(c, registerSchema);
     const claim = await consumeRegistrationToken(db, token);
@@ -23,17 +24,34 @@ export function registerRoutes(deps: AppDeps) {
     const job = await db.selectFrom('jobs').select('hostname').where('job_id', '=', claim.jobId).executeTakeFirst();
     const facts: NodeFacts = { ...extra, hostname: hostname ?? job?.hostname ?? vmName(claim.jobId) };
     try {
-      const result = await deps.temporal.workflow.getHandle(provisionWorkflowId(claim.jobId)).executeUpdate(registerUpdate, { args: [facts] });
+      // Bounded, so the VM hears back before its own timeout even when no worker is running.
+      const handle = deps.temporal.workflow.getHandle(provisionWorkflowId(claim.jobId));
+      const result = await deps.temporal.withDeadline(Date.now() + deliveryTimeoutMs, () =>
+        handle.executeUpdate(registerUpdate, { args: [facts] }),
+      );
       return c.json({ node_id: result.nodeId, job_id: claim.jobId }, 200);
     } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError) {
-        const reason = err instanceof WorkflowUpdateFailedError && err.cause ? err.cause.message : 'the job has ended';
-        throw apiError(409, 'job_not_waiting', `the job is not waiting for this node: ${reason}`);
+      // The workflow itself said no (it is not waiting for a VM): the token stays used.
+      if (err instanceof WorkflowUpdateFailedError) {
+        throw apiError(409, 'job_not_waiting', `the job is not waiting for this node: ${err.cause?.message ?? 'it has ended'}`);
       }
-      // Temporal could not be reached: hand the token back so the VM's retry can succeed.
+      // Anything else is ambiguous (Temporal unreachable, the update lost in a worker crash): hand
+      // the token back so the VM's retry can deliver again; a repeat gets the same answer.
       await releaseRegistrationToken(db, claim);
-      deps.logger.error({ err, jobId: claim.jobId }, 'could not deliver a registration to its job');
-      throw apiError(503, 'temporal_unavailable', 'the registration could not be delivered; retry later', { headers: { 'Retry-After': '5' } });
+      if (!(await jobStillRunning(deps, claim.jobId))) throw apiError(409, 'job_not_waiting', 'the job is not waiting for this node: it has ended');
+      deps.logger.warn({ err, jobId: claim.jobId }, 'could not deliver a registration to its job; the VM will retry');
+      throw apiError(503, 'registration_not_delivered', 'the registration could not be delivered yet; retry later', { headers: { 'Retry-After': '5' } });
     }
   });
+}
+
+/** True unless Temporal says the job's workflow has closed (or never existed). */
+async function jobStillRunning(deps: AppDeps, jobId: string): Promise<boolean> {
+  try {
+    const handle = deps.temporal.workflow.getHandle(provisionWorkflowId(jobId));
+    const { status } = await deps.temporal.withDeadline(Date.now() + 5_000, () => handle.describe());
+    return status.name === 'RUNNING';
+  } catch (err) {
+    return !(err instanceof WorkflowNotFoundError);
+  }
 }

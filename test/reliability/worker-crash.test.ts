@@ -1,6 +1,7 @@
 // kill -9 of the worker while it is creating the VM, then a new worker: the job still ends ready
 // with exactly one VM, because the retried create finds the VM by its job label and adopts it.
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startStack, type Stack } from '../support/stack.js';
@@ -48,7 +49,11 @@ it('survives kill -9 of the worker in the middle of a create with exactly one VM
   expect((await stack.request('GET', `/cp/api/v1/cluster/jobs/${jobId}`)).body.phase).toBe('provisioning');
 
   startWorkerProcess();
-  const job = await stack.waitForPhase(jobId, ['ready', 'failed', 'cancelled'], 90_000);
+  const job = await stack.waitForPhase(jobId, ['ready', 'failed', 'cancelled'], 90_000).catch(async (err) => {
+    // What the VM saw is the first thing to look at when this fails.
+    for (const vm of await stack.local.all()) console.error(fs.readFileSync(path.join(stack.local.vmsDir, vm.id, 'console.log'), 'utf8'));
+    throw err;
+  });
   expect(job.phase).toBe('ready');
   const vms = await stack.local.all();
   expect(vms).toHaveLength(1);

@@ -126,6 +126,15 @@ describe('provisionNode', () => {
     await expect(handle.executeUpdate(registerUpdate, { args: [{ hostname: 'h2' }] })).rejects.toThrow();
   });
 
+  it('answers a repeated registration (a lost first answer) with the same node id', async () => {
+    const { jobId, handle } = await start();
+    await waitForPhase(handle, 'bootstrapping');
+    const answers = await Promise.all([1, 2].map((n) => handle.executeUpdate(registerUpdate, { args: [{ hostname: `h${n}` }] })));
+    expect(answers).toEqual([{ nodeId: `node-${jobId}` }, { nodeId: `node-${jobId}` }]);
+    await handle.result();
+    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', 'bindNode']);
+  });
+
   it('refuses a registration before the VM is being made', async () => {
     const { jobId, handle } = await start({ hold: 'verifyProvider' });
     const held = whenEntered(jobId, 'verifyProvider');
