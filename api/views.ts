@@ -1,7 +1,7 @@
 import type { JobRow, NodeRow } from '../db/schema.js';
 
 /** Drops null fields, so optional facts are absent rather than null. */
-function compact<T extends Record<string, unknown>>(value: T): Partial<T> {
+export function compact<T extends Record<string, unknown>>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined)) as Partial<T>;
 }
 

@@ -8,7 +8,7 @@ import { ensureDefaultAdmin } from '../db/bootstrap.js';
 import { migrate, openDatabase } from '../db/connect.js';
 import { LocalProvider } from '../providers/local/local-provider.js';
 import { connectTemporal } from '../temporal/connect.js';
-import { portInUse, startDevServer, type DevServer } from '../temporal/dev-server.js';
+import { portInUse, startDevServer, stopProcess, type DevServer } from '../temporal/dev-server.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 
 const say = (line: string) => console.log(`berth: ${line}`);
@@ -31,15 +31,6 @@ function spawnPart(entry: string, env: NodeJS.ProcessEnv): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', entry], { stdio: 'inherit', env });
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 async function main(config: Config): Promise<void> {
   const root = path.resolve(import.meta.dirname, '..');
   let devServer: DevServer | undefined;
@@ -51,7 +42,7 @@ async function main(config: Config): Promise<void> {
     if (stopping) return;
     stopping = true;
     say('stopping...');
-    await Promise.all(children.map(stopChild));
+    await Promise.all(children.map((child) => stopProcess(child)));
     // Local VMs are processes of this machine: power them off, keep their disks for the next start.
     for (const vm of await local.all()) local.powerOff(vm.id);
     await devServer?.stop();

@@ -48,6 +48,16 @@ export async function portInUse(port: number): Promise<boolean> {
   });
 }
 
+/** SIGTERM, then SIGKILL if the process is still there after the grace period. */
+export async function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await gone;
+  clearTimeout(timer);
+}
+
 /** Starts `temporal server start-dev` and waits until its frontend accepts connections. */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const port = options.port ?? (await freePort());
@@ -80,13 +90,6 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     address: `127.0.0.1:${port}`,
     uiUrl: options.uiPort ? `http://127.0.0.1:${options.uiPort}` : undefined,
     process: child,
-    async stop() {
-      if (exited) return;
-      const gone = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await gone;
-      clearTimeout(timer);
-    },
+    stop: () => stopProcess(child),
   };
 }

@@ -7,7 +7,7 @@ import type { AppDeps, AppEnv } from '../deps.js';
 import { apiError } from '../errors.js';
 import { idSchema, listJobsQuerySchema } from '../schemas.js';
 import { parseOr400 } from '../validate.js';
-import { jobView } from '../views.js';
+import { compact, jobView } from '../views.js';
 
 const KEEPALIVE_MS = 15_000;
 
@@ -53,11 +53,15 @@ export function jobRoutes(deps: AppDeps) {
         while (!stream.aborted) {
           for (const step of await progressSince(job.job_id, seen)) {
             seen = step.seq;
-            const current = await db.selectFrom('jobs').select(['error', 'node_id', 'vm_id']).where('job_id', '=', job.job_id).executeTakeFirst();
-            const data = { job_id: job.job_id, phase: step.phase, at: step.at, ...(isFinal(step.phase) && current ? jobExtras(current) : {}) };
+            const final = isFinal(step.phase);
+            // The last event also says how the job ended.
+            const outcome = final
+              ? await db.selectFrom('jobs').select(['error', 'node_id', 'vm_id']).where('job_id', '=', job.job_id).executeTakeFirst()
+              : undefined;
+            const data = { job_id: job.job_id, phase: step.phase, at: step.at, ...compact(outcome ?? {}) };
             await stream.writeSSE({ event: 'phase', id: String(step.seq), data: JSON.stringify(data) });
             lastWrite = Date.now();
-            if (isFinal(step.phase)) return;
+            if (final) return;
           }
           // A comment now and then keeps proxies from closing a stream that waits for a booting VM.
           if (Date.now() - lastWrite > KEEPALIVE_MS) {
@@ -79,8 +83,4 @@ export function jobRoutes(deps: AppDeps) {
       }
       return c.body(null, 204);
     });
-}
-
-function jobExtras(row: { error: string | null; node_id: string | null; vm_id: string | null }) {
-  return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null));
 }

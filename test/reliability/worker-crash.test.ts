@@ -49,15 +49,20 @@ it('survives kill -9 of the worker in the middle of a create with exactly one VM
   expect((await stack.request('GET', `/cp/api/v1/cluster/jobs/${jobId}`)).body.phase).toBe('provisioning');
 
   startWorkerProcess();
-  const job = await stack.waitForPhase(jobId, ['ready', 'failed', 'cancelled'], 90_000).catch(async (err) => {
-    // What the VM saw is the first thing to look at when this fails.
-    for (const vm of await stack.local.all()) console.error(fs.readFileSync(path.join(stack.local.vmsDir, vm.id, 'console.log'), 'utf8'));
+  try {
+    const job = await stack.waitForPhase(jobId, ['ready', 'failed', 'cancelled'], 90_000);
+    expect(job.phase).toBe('ready');
+    const vms = await stack.local.all();
+    expect(vms.map((vm) => vm.id)).toEqual([job.vm_id]);
+    expect(vms[0]!.labels['berth.dev/job']).toBe(jobId);
+    expect(vms[0]!.status).toBe('running');
+    const nodes = (await stack.request('GET', '/cp/api/v1/cluster/nodes')).body.nodes;
+    expect(nodes).toEqual([expect.objectContaining({ job_id: jobId, vm_id: job.vm_id, status: 'ready' })]);
+  } catch (err) {
+    // What the VMs saw is the first thing to look at when this fails.
+    for (const vm of await stack.local.all()) {
+      console.error(vm, fs.readFileSync(path.join(stack.local.vmsDir, vm.id, 'console.log'), 'utf8'));
+    }
     throw err;
-  });
-  expect(job.phase).toBe('ready');
-  const vms = await stack.local.all();
-  expect(vms).toHaveLength(1);
-  expect(vms[0]).toMatchObject({ id: job.vm_id, status: 'running', labels: expect.objectContaining({ 'berth.dev/job': jobId }) });
-  const nodes = (await stack.request('GET', '/cp/api/v1/cluster/nodes')).body.nodes;
-  expect(nodes).toEqual([expect.objectContaining({ job_id: jobId, vm_id: job.vm_id, status: 'ready' })]);
+  }
 });
