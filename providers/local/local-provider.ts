@@ -91,6 +91,9 @@ export class LocalProvider implements Provider {
       fs.mkdirSync(path.join(staging, 'rootfs'), { recursive: true, mode: 0o700 });
       fs.writeFileSync(path.join(staging, 'user-data'), spec.userData, { mode: 0o600 });
       fs.writeFileSync(path.join(staging, 'meta.json'), JSON.stringify(meta, null, 2));
+      // Powered on before it becomes visible, so a creator killed at any point never leaves a
+      // listed VM that was not started: the runner waits for its folder to appear.
+      this.startRunner(staging, this.dir(id));
       fs.renameSync(staging, this.dir(id));
     } catch (err) {
       // Nothing was made: free the name so a retry can take it.
@@ -98,7 +101,6 @@ export class LocalProvider implements Provider {
       fs.rmSync(path.join(this.namesDir, spec.name), { force: true });
       throw err;
     }
-    this.powerOn(id);
     if (spec.labels[LABEL_SIMULATE] === 'slow-create') {
       // A create call that answers late, as a cloud API under load does.
       await sleep(SLOW_CREATE_MS, undefined, { signal: options?.signal });
@@ -119,17 +121,28 @@ export class LocalProvider implements Provider {
   /** Starts the VM's process unless it is running; cloud-init inside runs only on first boot. */
   powerOn(vmId: string): void {
     if (this.pid(vmId) !== undefined) return;
-    const dir = this.dir(vmId);
-    const console = fs.openSync(path.join(dir, 'console.log'), 'a');
-    const child = spawn(process.execPath, ['--import', TSX_LOADER, RUNNER, dir], {
-      cwd: dir,
-      detached: true,
-      stdio: ['ignore', console, console],
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    });
-    fs.closeSync(console);
-    fs.writeFileSync(path.join(dir, 'pid'), String(child.pid));
-    child.unref();
+    this.startRunner(this.dir(vmId), this.dir(vmId));
+  }
+
+  /**
+   * Spawns the VM's runner as its own process group, for the VM that will live in `dir`; its
+   * console log and pid are written in `from`, the folder as it is now.
+   */
+  private startRunner(from: string, dir: string): void {
+    const console = fs.openSync(path.join(from, 'console.log'), 'a');
+    try {
+      const child = spawn(process.execPath, ['--import', TSX_LOADER, RUNNER, dir], {
+        cwd: this.vmsDir,
+        detached: true,
+        stdio: ['ignore', console, console],
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      });
+      child.unref();
+      // Written now so a delete right after sees it; the runner writes it again on start.
+      fs.writeFileSync(path.join(from, 'pid'), String(child.pid));
+    } finally {
+      fs.closeSync(console);
+    }
   }
 
   /** Stops the VM's process group (its bootstrap too), leaving its disk in place. */

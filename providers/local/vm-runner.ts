@@ -20,6 +20,7 @@ interface CloudConfig {
   runcmd?: Array<string | string[]>;
 }
 
+const DISK_WAIT_MS = 30_000;
 const vmDir = path.resolve(process.argv[2] ?? '.');
 const rootfs = path.join(vmDir, 'rootfs');
 const log = (line: string) => process.stdout.write(`[${new Date().toISOString()}] ${line}\n`);
@@ -62,6 +63,20 @@ function boot(): void {
     log(`runcmd exited with ${result.status ?? result.signal}`);
   }
 }
+
+/** A new VM's folder appears once its creator has finished writing it; a creator that died never does. */
+function waitForDisk(): boolean {
+  for (let waited = 0; waited < DISK_WAIT_MS; waited += 50) {
+    if (fs.existsSync(path.join(vmDir, 'meta.json'))) return true;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
+  return false;
+}
+
+if (!waitForDisk()) process.exit(1);
+// The pid of this process group is the VM's power state: recorded again here, in case the
+// creator died between spawning this process and writing it.
+fs.writeFileSync(path.join(vmDir, 'pid'), String(process.pid));
 
 const marker = path.join(vmDir, 'boot-finished');
 if (!fs.existsSync(marker)) {
