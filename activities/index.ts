@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { releaseJobSlot } from '../db/admission.js';
 import type { Db } from '../db/connect.js';
 import { revokeRegistrationToken, storeRegistrationToken } from '../db/registration-tokens.js';
 import type { ProviderRegistry } from '../providers/registry.js';
@@ -36,6 +37,8 @@ export interface RecordPhaseInput {
 }
 
 export const vmName = (jobId: string) => `berth-${jobId}`;
+
+const SLOT_RELEASING: ReadonlySet<Phase> = new Set(['failed', 'cancelled', 'decommissioned']);
 
 /** Turns a provider error into a Temporal failure: retryable or not, with the provider's code as type. */
 function asFailure(what: string, err: unknown): unknown {
@@ -185,6 +188,8 @@ export function createActivities(deps: ActivityDeps) {
           .values({ job_id: input.jobId, phase: input.phase, at: input.at, seq: PHASES.indexOf(input.phase) })
           .onConflict((oc) => oc.columns(['job_id', 'phase']).doNothing())
           .execute();
+        // The end of a job, or of its node, frees its place under the tenant's cap and budget.
+        if (SLOT_RELEASING.has(input.phase)) await releaseJobSlot(trx, input.jobId);
       });
     },
   };

@@ -1,7 +1,8 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { admitJob, releaseJobSlot } from '../db/admission.js';
 import type { Db } from '../db/connect.js';
 import type { ProviderRegistry } from '../providers/registry.js';
-import { PROVIDER_NAMES } from '../providers/types.js';
+import { PROVIDER_NAMES, monthlyCents, type Plan } from '../providers/types.js';
 import { derivedId, randomId, sha256Hex } from '../security/tokens.js';
 import { provisionWorkflowId, type ProvisionInput } from '../workflows/messages.js';
 import type { provisionNode } from '../workflows/provision.js';
@@ -11,7 +12,7 @@ import { berthWorkflowOptions } from './workflow-options.js';
 import type { CreateNodeBody } from './schemas.js';
 
 /** 422 naming the field when the provider, region or plan does not exist; before anything is made. */
-export async function checkCatalogue(providers: ProviderRegistry, body: CreateNodeBody): Promise<void> {
+export async function checkCatalogue(providers: ProviderRegistry, body: CreateNodeBody): Promise<Plan> {
   if (!(PROVIDER_NAMES as readonly string[]).includes(body.provider)) {
     throw apiError(422, 'unknown_provider', `unknown provider "${body.provider}"; expected one of ${PROVIDER_NAMES.join(', ')}`, { field: 'provider' });
   }
@@ -25,10 +26,12 @@ export async function checkCatalogue(providers: ProviderRegistry, body: CreateNo
     throw apiError(422, 'unknown_region', `${body.provider} has no region "${body.region}"; expected one of ${known}`, { field: 'region' });
   }
   const plans = await provider.plans(body.region);
-  if (!plans.some((p) => p.name === body.plan)) {
+  const plan = plans.find((p) => p.name === body.plan);
+  if (!plan) {
     const known = plans.map((p) => p.name).join(', ');
     throw apiError(422, 'unknown_plan', `${body.provider} offers no plan "${body.plan}" in ${body.region}; expected one of ${known}`, { field: 'plan' });
   }
+  return plan;
 }
 
 /** Same request, same hash: key order and absent optional fields do not matter. */
@@ -40,19 +43,25 @@ function requestHash(body: CreateNodeBody): string {
 
 async function deleteJob(db: Db, jobId: string): Promise<void> {
   await db.transaction().execute(async (trx) => {
+    await releaseJobSlot(trx, jobId);
     await trx.deleteFrom('job_progress').where('job_id', '=', jobId).execute();
     await trx.deleteFrom('jobs').where('job_id', '=', jobId).execute();
   });
 }
 
+/** Thrown inside the insert transaction when a concurrent retry with the same key won. */
+class SameKeyRace extends Error {}
+
 /**
  * Records the job and starts its workflow. With an idempotency key the job id is derived from
  * (tenant, key), so a retry lands on the same row and, through USE_EXISTING, the same workflow.
+ * A new job is admitted (tier, cap, budget) in the same transaction that records it.
  */
 export async function submitJob(
   deps: AppDeps,
   tenantId: string,
   body: CreateNodeBody,
+  plan: Plan,
   idempotencyKey: string | undefined,
 ): Promise<{ jobId: string; created: boolean }> {
   const { db } = deps;
@@ -60,36 +69,52 @@ export async function submitJob(
   const hash = requestHash(body);
   const now = new Date().toISOString();
 
-  const created = await db.transaction().execute(async (trx) => {
-    const result = await trx
-      .insertInto('jobs')
-      .values({
-        job_id: jobId,
-        tenant_id: tenantId,
-        provider: body.provider,
-        region: body.region,
-        plan: body.plan,
-        hostname: body.hostname ?? null,
-        phase: 'queued',
-        vm_id: null,
-        node_id: null,
-        error: null,
-        idempotency_key: idempotencyKey ?? null,
-        request_hash: hash,
-        created_at: now,
-        updated_at: now,
-      })
-      .onConflict((oc) => oc.column('job_id').doNothing())
-      .executeTakeFirst();
-    if (Number(result.numInsertedOrUpdatedRows ?? 0) !== 1) return false;
-    await trx.insertInto('job_progress').values({ job_id: jobId, phase: 'queued', at: now, seq: 0 }).execute();
-    return true;
-  });
-
-  if (!created) {
+  /** A retry of an earlier request: the same job, if the request is the same too. */
+  async function existingJob(): Promise<boolean> {
     const existing = await db.selectFrom('jobs').select(['tenant_id', 'request_hash']).where('job_id', '=', jobId).executeTakeFirst();
-    if (existing?.tenant_id !== tenantId || existing.request_hash !== hash) {
+    if (!existing) return false;
+    if (existing.tenant_id !== tenantId || existing.request_hash !== hash) {
       throw apiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used for a different request', { field: 'Idempotency-Key' });
+    }
+    return true;
+  }
+
+  let created = false;
+  if (!(idempotencyKey && (await existingJob()))) {
+    try {
+      await db.transaction().execute(async (trx) => {
+        const refusal = await admitJob(trx, tenantId, monthlyCents(plan));
+        if (refusal) throw apiError(refusal.status, refusal.code, refusal.message);
+        const result = await trx
+          .insertInto('jobs')
+          .values({
+            job_id: jobId,
+            tenant_id: tenantId,
+            provider: body.provider,
+            region: body.region,
+            plan: body.plan,
+            hostname: body.hostname ?? null,
+            phase: 'queued',
+            vm_id: null,
+            node_id: null,
+            error: null,
+            idempotency_key: idempotencyKey ?? null,
+            request_hash: hash,
+            created_at: now,
+            updated_at: now,
+            price_cents: monthlyCents(plan),
+            holds_slot: 1,
+          })
+          .onConflict((oc) => oc.column('job_id').doNothing())
+          .executeTakeFirst();
+        // Rolls the admission back too: the other request holds the slot.
+        if (Number(result.numInsertedOrUpdatedRows ?? 0) !== 1) throw new SameKeyRace();
+        await trx.insertInto('job_progress').values({ job_id: jobId, phase: 'queued', at: now, seq: 0 }).execute();
+      });
+      created = true;
+    } catch (err) {
+      if (!(err instanceof SameKeyRace)) throw err;
+      await existingJob();
     }
   }
 

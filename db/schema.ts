@@ -8,6 +8,12 @@ export interface TenantTable {
   name: string;
   tier: string;
   created_at: Timestamp;
+  /** null: no budget. */
+  monthly_budget_cents: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Jobs holding a slot: being provisioned, or bound to a live node. */
+  reserved_nodes: ColumnType<number, number | undefined, number>;
+  /** Sum of the monthly prices of those jobs. */
+  committed_cents: ColumnType<number, number | undefined, number>;
 }
 
 export interface ApiKeyTable {
@@ -36,6 +42,10 @@ export interface JobTable {
   request_hash: string;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** Monthly price of the plan, reserved against the tenant's budget at admission. */
+  price_cents: ColumnType<number, number | undefined, number>;
+  /** 1 while the job counts toward the tenant's cap and budget. */
+  holds_slot: ColumnType<number, number | undefined, number>;
 }
 
 export interface JobProgressTable {
@@ -84,4 +94,5 @@ export interface Database {
 export type JobRow = Selectable<JobTable>;
 export type NewJob = Insertable<JobTable>;
 export type NodeRow = Selectable<NodeTable>;
+export type TenantRow = Selectable<TenantTable>;
 export type { Generated };

@@ -17,7 +17,14 @@ export interface Plan {
   memory_mb: number;
   disk_gb: number;
   arch: string;
+  /** Indicative prices in the region, from the provider's catalogue. */
+  price_monthly: number;
+  price_hourly: number;
+  currency: string;
 }
+
+/** A plan's monthly price in cents, the unit of budgets. */
+export const monthlyCents = (plan: Plan) => Math.round(plan.price_monthly * 100);
 
 export interface VmSpec {
   /** Deterministic, derived from the job id. */

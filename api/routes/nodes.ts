@@ -20,8 +20,8 @@ export function nodeRoutes(deps: AppDeps) {
       const header = c.req.header('Idempotency-Key');
       const idempotencyKey = header === undefined ? undefined : parseOr400(idempotencyKeySchema, header, 'Idempotency-Key');
       const body = await jsonBody(c, createNodeSchema);
-      await checkCatalogue(deps.providers, body);
-      const { jobId } = await submitJob(deps, c.get('tenantId'), body, idempotencyKey);
+      const plan = await checkCatalogue(deps.providers, body);
+      const { jobId } = await submitJob(deps, c.get('tenantId'), body, plan, idempotencyKey);
       return c.json({ job_id: jobId }, 202, { Location: `/cp/api/v1/cluster/jobs/${jobId}` });
     })
     .get('/nodes', async (c) => {

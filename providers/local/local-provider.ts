@@ -28,9 +28,11 @@ export interface LocalVmMeta {
   created_at: string;
 }
 
+// Nominal prices, so budgets can be tried without a cloud account.
+const ARCH = process.arch === 'arm64' ? 'arm' : 'x86';
 const PLANS: Plan[] = [
-  { name: 'local-1', vcpu: 1, memory_mb: 512, disk_gb: 1, arch: process.arch === 'arm64' ? 'arm' : 'x86' },
-  { name: 'local-2', vcpu: 2, memory_mb: 1024, disk_gb: 2, arch: process.arch === 'arm64' ? 'arm' : 'x86' },
+  { name: 'local-1', vcpu: 1, memory_mb: 512, disk_gb: 1, arch: ARCH, price_monthly: 1, price_hourly: 0.0014, currency: 'EUR' },
+  { name: 'local-2', vcpu: 2, memory_mb: 1024, disk_gb: 2, arch: ARCH, price_monthly: 2, price_hourly: 0.0028, currency: 'EUR' },
 ];
 
 /**
