@@ -7,11 +7,14 @@ import { adminAuth } from './admin-auth.js';
 import type { AppDeps, AppEnv } from './deps.js';
 import { apiError, notFoundHandler } from './errors.js';
 import { requestLog } from './request-log.js';
+import { budgetRoutes } from './routes/budget.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
+import { keyRoutes } from './routes/keys.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { providerRoutes } from './routes/providers.js';
 import { registerRoutes } from './routes/register.js';
+import { tenantRoutes } from './routes/tenants.js';
 
 export const API_BASE = '/cp/api/v1';
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -39,11 +42,14 @@ export function createApp(deps: AppDeps) {
       onError: () => apiError(413, 'payload_too_large', `the request body is larger than ${MAX_BODY_BYTES} bytes`).getResponse(),
     }),
   );
-  v1.use('/cluster/*', except(`${API_BASE}/cluster/register`, adminAuth({ db: deps.db })));
+  v1.use('*', except(`${API_BASE}/cluster/register`, adminAuth({ db: deps.db })));
   v1.route('/cluster', registerRoutes(deps));
   v1.route('/cluster', providerRoutes(deps));
   v1.route('/cluster', nodeRoutes(deps));
   v1.route('/cluster', jobRoutes(deps));
+  v1.route('/cluster', budgetRoutes(deps));
+  v1.route('/keys', keyRoutes(deps));
+  v1.route('/tenants', tenantRoutes(deps));
   app.route(API_BASE, v1);
   return app;
 }

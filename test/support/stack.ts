@@ -87,11 +87,11 @@ export async function startStack(options: StackOptions = {}) {
   }
 
   /** Polls the job until it reaches one of the phases; fails with the job's last state otherwise. */
-  async function waitForPhase(jobId: string, phases: Phase[], timeoutMs = 30_000) {
+  async function waitForPhase(jobId: string, phases: Phase[], timeoutMs = 30_000, token = ADMIN_TOKEN) {
     const deadline = Date.now() + timeoutMs;
     let job: any;
     while (Date.now() < deadline) {
-      job = (await request('GET', `/cp/api/v1/cluster/jobs/${jobId}`)).body;
+      job = (await request('GET', `/cp/api/v1/cluster/jobs/${jobId}`, undefined, { authorization: `Bearer ${token}` })).body;
       if (phases.includes(job.phase)) return job;
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -1,0 +1,32 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { getTenant, setBudget } from '../../db/tenants.js';
+import type { TenantRow } from '../../db/schema.js';
+import type { AppDeps, AppEnv } from '../deps.js';
+import { jsonBody } from '../validate.js';
+
+const budgetSchema = z.strictObject({
+  // null removes the budget.
+  monthly_cents: z.number().int().min(0).max(1e12).nullable(),
+});
+
+function budgetView(tenant: TenantRow) {
+  const budget = tenant.monthly_budget_cents;
+  return {
+    monthly_cents: budget,
+    committed_cents: tenant.committed_cents,
+    remaining_cents: budget === null ? null : Math.max(0, budget - tenant.committed_cents),
+    nodes_counted: tenant.reserved_nodes,
+  };
+}
+
+/** The tenant's monthly budget: live and in-flight nodes count against it at their plan's price. */
+export function budgetRoutes(deps: AppDeps) {
+  return new Hono<AppEnv>()
+    .get('/budget', async (c) => c.json(budgetView((await getTenant(deps.db, c.get('tenantId')))!)))
+    .put('/budget', async (c) => {
+      const { monthly_cents } = await jsonBody(c, budgetSchema);
+      await setBudget(deps.db, c.get('tenantId'), monthly_cents);
+      return c.json(budgetView((await getTenant(deps.db, c.get('tenantId')))!));
+    });
+}
