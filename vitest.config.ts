@@ -3,8 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // One real Temporal dev server for the whole run; each test file gets its own task queue.
-    globalSetup: ['test/setup/temporal.ts'],
+    // One real Temporal dev server for the whole run (each test file gets its own task queue), and
+    // a throwaway PostgreSQL when the machine has one.
+    globalSetup: ['test/setup/temporal.ts', 'test/setup/postgres.ts'],
     setupFiles: ['test/setup/quiet-sdk.ts'],
     pool: 'forks',
     testTimeout: 60_000,

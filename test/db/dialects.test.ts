@@ -1,0 +1,148 @@
+// The database layer on every dialect: the same migrations, the same atomic admission and token
+// claims, under real concurrency (a pool of connections on PostgreSQL, two processes on both).
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { admitJob, releaseJobSlot, type Refusal } from '../../db/admission.js';
+import type { Db } from '../../db/connect.js';
+import { consumeRegistrationToken, storeRegistrationToken } from '../../db/registration-tokens.js';
+import { createApiKey, createTenant, getTenant, setBudget } from '../../db/tenants.js';
+import type { Tier } from '../../db/tiers.js';
+import { deriveRegistrationToken, randomId } from '../../security/tokens.js';
+import { freePort } from '../../temporal/dev-server.js';
+import { dialects, type TestDatabase } from '../support/databases.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const opened: TestDatabase[] = [];
+afterAll(async () => {
+  for (const database of opened) await database.drop();
+});
+
+/** One admission attempt as the API makes it: admit, then record the job, in one transaction. */
+async function tryAdmit(db: Db, tenantId: string, priceCents: number): Promise<string | Refusal> {
+  const jobId = randomId(12);
+  try {
+    await db.transaction().execute(async (trx) => {
+      const refusal = await admitJob(trx, tenantId, priceCents);
+      if (refusal) throw refusal;
+      const now = new Date().toISOString();
+      await trx
+        .insertInto('jobs')
+        .values({ job_id: jobId, tenant_id: tenantId, provider: 'local', region: 'local', plan: 'local-1', hostname: null, phase: 'queued', vm_id: null, node_id: null, error: null, idempotency_key: null, request_hash: 'x', created_at: now, updated_at: now, price_cents: priceCents, holds_slot: 1 })
+        .execute();
+    });
+    return jobId;
+  } catch (err) {
+    if ((err as Refusal).code) return err as Refusal;
+    throw err;
+  }
+}
+
+describe.each(dialects())('%s', (_name, open) => {
+  async function freshDb() {
+    const database = await open();
+    opened.push(database);
+    return database;
+  }
+  async function tenantIn(db: Db, tier: Tier) {
+    const id = `t-${randomId(6)}`;
+    await createTenant(db, id, id, tier);
+    return id;
+  }
+
+  it('admits exactly 5 of 50 concurrent jobs for a team tenant, and releases a slot once', async () => {
+    const { db } = await freshDb();
+    const tenantId = await tenantIn(db, 'team');
+    const outcomes = await Promise.all(Array.from({ length: 50 }, () => tryAdmit(db, tenantId, 100)));
+    const admitted = outcomes.filter((o): o is string => typeof o === 'string');
+    expect(admitted).toHaveLength(5);
+    expect(new Set(outcomes.filter((o) => typeof o !== 'string').map((o) => (o as Refusal).code))).toEqual(new Set(['node_cap_reached']));
+    expect(await getTenant(db, tenantId)).toMatchObject({ reserved_nodes: 5, committed_cents: 500 });
+
+    await db.transaction().execute((trx) => releaseJobSlot(trx, admitted[0]!));
+    await db.transaction().execute((trx) => releaseJobSlot(trx, admitted[0]!));
+    expect(await getTenant(db, tenantId)).toMatchObject({ reserved_nodes: 4, committed_cents: 400 });
+  });
+
+  it('holds the budget under concurrency: at the budget is allowed, one cent over is refused', async () => {
+    const { db } = await freshDb();
+    const tenantId = await tenantIn(db, 'enterprise');
+    await setBudget(db, tenantId, 1_000);
+    const outcomes = await Promise.all(Array.from({ length: 30 }, () => tryAdmit(db, tenantId, 100)));
+    expect(outcomes.filter((o) => typeof o === 'string')).toHaveLength(10);
+    expect(outcomes.filter((o) => typeof o !== 'string').every((o) => (o as Refusal).code === 'budget_exceeded')).toBe(true);
+    expect(await getTenant(db, tenantId)).toMatchObject({ committed_cents: 1_000 });
+  });
+
+  it('refuses free and pro tenants with plan_required', async () => {
+    const { db } = await freshDb();
+    for (const tier of ['free', 'pro'] as const) {
+      const outcome = await tryAdmit(db, await tenantIn(db, tier), 0);
+      expect(outcome).toMatchObject({ status: 403, code: 'plan_required' });
+    }
+  });
+
+  it('lets exactly one of 20 concurrent callers consume a registration token', async () => {
+    const { db } = await freshDb();
+    const token = deriveRegistrationToken(Buffer.alloc(32, 1), 'default', 'jobrace1');
+    await storeRegistrationToken(db, { jobId: 'jobrace1', tenantId: 'default', token, ttlMs: 60_000 });
+    const claims = await Promise.all(Array.from({ length: 20 }, () => consumeRegistrationToken(db, token)));
+    expect(claims.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('admits exactly 5 of 50 requests spread over two API processes', { timeout: 120_000 }, async () => {
+    const database = await freshDb();
+    const tenantId = await tenantIn(database.db, 'team');
+    const { key } = await createApiKey(database.db, tenantId, 'test');
+    const apis: ChildProcess[] = [];
+    try {
+      const ports = [await freePort(), await freePort()];
+      for (const port of ports) {
+        apis.push(
+          spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'api/main.ts')], {
+            cwd: ROOT,
+            stdio: ['ignore', 'ignore', 'inherit'],
+            env: {
+              PATH: process.env.PATH,
+              ...database.env,
+              BERTH_PORT: String(port),
+              BERTH_ADMIN_TOKEN: 'berth_test_admin_token_0123456789',
+              BERTH_LOG_LEVEL: 'error',
+              TEMPORAL_ADDRESS: inject('temporalAddress'),
+              // No worker polls this queue: the admitted jobs simply stay queued.
+              BERTH_TASK_QUEUE: `admission-${randomId(8)}`,
+            },
+          }),
+        );
+      }
+      for (const port of ports) await waitHealthy(port);
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          fetch(`http://127.0.0.1:${ports[i % 2]}/cp/api/v1/cluster/nodes`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ provider: 'local', region: 'local', plan: 'local-1' }),
+          }).then((r) => r.status),
+        ),
+      );
+      expect(answers.filter((s) => s === 202)).toHaveLength(5);
+      expect(answers.filter((s) => s === 409)).toHaveLength(45);
+      expect(await getTenant(database.db, tenantId)).toMatchObject({ reserved_nodes: 5 });
+    } finally {
+      for (const api of apis) api.kill('SIGKILL');
+    }
+  });
+});
+
+async function waitHealthy(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(150);
+  }
+  throw new Error(`the API on port ${port} did not become healthy`);
+}
