@@ -14,6 +14,8 @@ export interface AppDeps {
   logger: Logger;
   /** How long a VM's callback may wait for its workflow before it is told to retry (default 60s). */
   deliveryTimeoutMs?: number;
+  /** Failed registrations allowed per client address and window (default 20 per 5 minutes). */
+  registrationFailureLimit?: { max: number; windowMs: number };
   /** How often the SSE stream looks for phase changes. */
   eventPollMs?: number;
 }

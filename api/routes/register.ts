@@ -1,10 +1,12 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { Hono } from 'hono';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { Hono, type Context } from 'hono';
 import { consumeRegistrationToken, releaseRegistrationToken } from '../../db/registration-tokens.js';
 import { vmName } from '../../activities/index.js';
 import { provisionWorkflowId, registerUpdate, type NodeFacts } from '../../workflows/messages.js';
 import type { AppDeps } from '../deps.js';
 import { apiError } from '../errors.js';
+import { FailureLimiter } from '../failure-limiter.js';
 import { registerSchema } from '../schemas.js';
 import { jsonBody } from '../validate.js';
 
@@ -15,11 +17,22 @@ import { jsonBody } from '../validate.js';
 export function registerRoutes(deps: AppDeps) {
   const { db } = deps;
   const deliveryTimeoutMs = deps.deliveryTimeoutMs ?? 60_000;
+  const limit = deps.registrationFailureLimit ?? { max: 20, windowMs: 5 * 60_000 };
+  const failures = new FailureLimiter(limit.max, limit.windowMs);
   return new Hono().post('/register', async (c) => {
+    // Guessing tokens is slowed down per address; a blocked address waits even with a good token.
+    const client = clientAddress(c);
+    const wait = failures.retryAfter(client);
+    if (wait > 0) {
+      throw apiError(429, 'too_many_attempts', 'too many failed registrations from this address; retry later', { headers: { 'Retry-After': String(wait) } });
+    }
     const { token, hostname, ...extra } = await jsonBody(c, registerSchema);
     const claim = await consumeRegistrationToken(db, token);
     // One answer for unknown, used, revoked and expired tokens.
-    if (!claim) throw apiError(401, 'invalid_token', 'the registration token is not valid', { field: 'token' });
+    if (!claim) {
+      failures.fail(client);
+      throw apiError(401, 'invalid_token', 'the registration token is not valid', { field: 'token' });
+    }
 
     const job = await db.selectFrom('jobs').select('hostname').where('job_id', '=', claim.jobId).executeTakeFirst();
     const facts: NodeFacts = { ...extra, hostname: hostname ?? job?.hostname ?? vmName(claim.jobId) };
@@ -43,6 +56,14 @@ export function registerRoutes(deps: AppDeps) {
       throw apiError(503, 'registration_not_delivered', 'the registration could not be delivered yet; retry later', { headers: { 'Retry-After': '5' } });
     }
   });
+}
+
+function clientAddress(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    return 'unknown'; // not served by @hono/node-server (e.g. app.request() in tests)
+  }
 }
 
 /** True unless Temporal says the job's workflow has closed (or never existed). */

@@ -1,9 +1,11 @@
 // kill -9 of the worker while it is creating the VM, then a new worker: the job still ends ready
-// with exactly one VM, because the retried create finds the VM by its job label and adopts it.
+// with exactly one VM, because the retried create finds the VM by its job label and adopts it; the
+// slot the job took at admission is used once and freed when the node goes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { getTenant } from '../../db/tenants.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -58,6 +60,11 @@ it('survives kill -9 of the worker in the middle of a create with exactly one VM
     expect(vms[0]!.status).toBe('running');
     const nodes = (await stack.request('GET', '/cp/api/v1/cluster/nodes')).body.nodes;
     expect(nodes).toEqual([expect.objectContaining({ job_id: jobId, vm_id: job.vm_id, status: 'ready' })]);
+    // The slot taken at admission, before the crash, is used by the node: counted once, not leaked.
+    expect(await getTenant(stack.db, stack.tenantId)).toMatchObject({ reserved_nodes: 1, committed_cents: 100 });
+    expect((await stack.request('DELETE', `/cp/api/v1/cluster/nodes/${job.node_id}`)).status).toBe(202);
+    await stack.waitForPhase(jobId, ['decommissioned']);
+    expect(await getTenant(stack.db, stack.tenantId)).toMatchObject({ reserved_nodes: 0, committed_cents: 0 });
   } catch (err) {
     // What the VMs saw is the first thing to look at when this fails.
     for (const vm of await stack.local.all()) {

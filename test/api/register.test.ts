@@ -1,4 +1,5 @@
-// When the callback cannot reach the workflow, the token is handed back so the VM's retry works.
+// The VM callback's failure paths: a delivery that cannot reach the workflow hands the token back,
+// and an address that keeps guessing tokens is slowed down.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,4 +45,27 @@ it('answers 503 and gives the token back when Temporal cannot be reached', async
   // The token was released: the VM's next attempt can still use it, once.
   expect(await consumeRegistrationToken(db, token)).toMatchObject({ jobId: 'jobdelivery1' });
   expect(await consumeRegistrationToken(db, token)).toBeUndefined();
+});
+
+it('answers 429 with Retry-After once an address has used up its failed attempts', async () => {
+  const app = createApp({
+    db,
+    temporal: client,
+    providers: new ProviderRegistry({ dataDir }),
+    taskQueue: 'none',
+    registrationTtlMs: 60_000,
+    logger: pino({ level: 'silent' }),
+    registrationFailureLimit: { max: 3, windowMs: 60_000 },
+  });
+  const attempt = () =>
+    app.request('/cp/api/v1/cluster/register', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: `brt_guess_${'A'.repeat(43)}` }),
+    });
+  for (let i = 0; i < 3; i++) expect((await attempt()).status).toBe(401);
+  const blocked = await attempt();
+  expect(blocked.status).toBe(429);
+  expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
+  expect(((await blocked.json()) as { error: { code: string } }).error.code).toBe('too_many_attempts');
 });
