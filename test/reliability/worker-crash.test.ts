@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { getTenant } from '../../db/tenants.js';
 import { startStack, type Stack } from '../support/stack.js';
 
@@ -33,8 +33,19 @@ function startWorkerProcess(): ChildProcess {
 beforeAll(async () => {
   stack = await startStack({ worker: false, registrationTtlMs: 120_000 });
 });
+async function killWorkers(): Promise<void> {
+  await Promise.all(
+    workers.splice(0).map((child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return undefined;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      return exited;
+    }),
+  );
+}
+
+afterEach(killWorkers);
 afterAll(async () => {
-  for (const child of workers) child.kill('SIGKILL');
   await stack?.stop();
 });
 
@@ -72,4 +83,22 @@ it('survives kill -9 of the worker in the middle of a create with exactly one VM
     }
     throw err;
   }
+});
+
+it('releases the slot of a job whose worker died before the VM existed, when it is cancelled', { timeout: 120_000 }, async () => {
+  // Admitted by the API while no worker runs: the slot is taken, nothing else exists yet.
+  const jobId = await stack.createNode({ labels: { 'berth.dev/simulate': 'never-register' } });
+  expect(await getTenant(stack.db, stack.tenantId)).toMatchObject({ reserved_nodes: 1 });
+  const first = startWorkerProcess();
+  await stack.waitForPhase(jobId, ['verifying', 'provisioning', 'bootstrapping'], 60_000);
+  const exited = new Promise((resolve) => first.once('exit', resolve));
+  first.kill('SIGKILL');
+  await exited;
+
+  expect((await stack.request('POST', `/cp/api/v1/cluster/jobs/${jobId}/cancel`)).status).toBe(204);
+  startWorkerProcess();
+  const job = await stack.waitForPhase(jobId, ['cancelled', 'failed'], 90_000);
+  expect(job.phase).toBe('cancelled');
+  expect(await stack.local.listByJob(jobId)).toEqual([]);
+  expect(await getTenant(stack.db, stack.tenantId)).toMatchObject({ reserved_nodes: 0, committed_cents: 0 });
 });
