@@ -19,6 +19,7 @@ import { registrationKey } from '../../security/key-files.js';
 import { freePort } from '../../temporal/dev-server.js';
 import { createWorker } from '../../worker/create-worker.js';
 import type { Phase } from '../../workflows/phases.js';
+import type { TestDatabase } from './databases.js';
 
 export const ADMIN_TOKEN = 'berth_test_admin_token_0123456789';
 
@@ -26,6 +27,8 @@ export interface StackOptions {
   registrationTtlMs?: number;
   /** false: no worker in this process (a test runs its own, e.g. as a child process). */
   worker?: boolean;
+  /** The database to run on (see databases.ts); default: SQLite in the stack's data dir. */
+  database?: () => Promise<TestDatabase>;
   /** Replaces some activities, e.g. to make one fail. */
   activities?: (real: Activities) => Partial<Activities>;
 }
@@ -37,10 +40,11 @@ export interface Response<T = any> {
 }
 
 export async function startStack(options: StackOptions = {}) {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-stack-'));
+  const database = await options.database?.();
+  const dataDir = database?.env.BERTH_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'berth-stack-'));
   const address = inject('temporalAddress');
   const taskQueue = `test-${path.basename(dataDir)}`;
-  const db = openDatabase({ dataDir });
+  const db = database?.db ?? openDatabase({ dataDir });
   await migrate(db);
   await ensureDefaultAdmin(db, dataDir, ADMIN_TOKEN);
   const providers = new ProviderRegistry({ dataDir });
@@ -123,7 +127,8 @@ export async function startStack(options: StackOptions = {}) {
       for (const vm of await local.all()) await local.delete(vm.id);
       server.close();
       await connection.close();
-      await db.destroy();
+      if (database) await database.drop();
+      else await db.destroy();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
