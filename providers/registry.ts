@@ -10,8 +10,10 @@ export interface ProviderStatus {
 export class ProviderRegistry {
   private readonly providers = new Map<ProviderName, Provider>();
 
-  constructor(options: { dataDir: string }) {
+  /** `replace` swaps in other implementations by name (the benchmark's emulator, for one). */
+  constructor(options: { dataDir: string; replace?: Provider[] }) {
     this.providers.set('local', new LocalProvider({ dataDir: options.dataDir }));
+    for (const provider of options.replace ?? []) this.providers.set(provider.name, provider);
   }
 
   list(): ProviderStatus[] {

@@ -1,0 +1,67 @@
+import { parse } from 'yaml';
+import { REGISTRATION_ENV_PATH } from '../activities/cloud-init.js';
+import { LocalProvider } from '../providers/local/local-provider.js';
+import { LABEL_JOB, type Plan, type Provider, type Region, type Vm, type VmSpec } from '../providers/types.js';
+import { randomId } from '../security/tokens.js';
+
+export interface CreatedVm {
+  jobId: string;
+  token: string;
+  at: number;
+}
+
+/**
+ * A cloud whose VMs are records: create answers at once and costs nothing to hold, so thousands
+ * of jobs measure Berth and Temporal, not the machine. It stands in for `local` (same catalogue).
+ */
+export class EmulatorProvider implements Provider {
+  readonly name = 'local' as const;
+  private readonly vms = new Map<string, Vm>();
+  private readonly catalogue: LocalProvider;
+
+  constructor(
+    dataDir: string,
+    /** Called synchronously inside create, with the token read back from the user-data. */
+    private readonly onCreate: (vm: CreatedVm) => void,
+  ) {
+    this.catalogue = new LocalProvider({ dataDir });
+  }
+
+  async verify(): Promise<void> {}
+
+  regions(): Promise<Region[]> {
+    return this.catalogue.regions();
+  }
+
+  plans(region: string): Promise<Plan[]> {
+    return this.catalogue.plans(region);
+  }
+
+  async listByJob(jobId: string): Promise<Vm[]> {
+    return [...this.vms.values()].filter((vm) => vm.labels[LABEL_JOB] === jobId);
+  }
+
+  async findByName(name: string): Promise<Vm | undefined> {
+    return [...this.vms.values()].find((vm) => vm.name === name);
+  }
+
+  async create(spec: VmSpec): Promise<Vm> {
+    const vm: Vm = { id: `emu-${randomId(10)}`, name: spec.name, status: 'running', labels: spec.labels };
+    this.vms.set(vm.id, vm);
+    this.onCreate({ jobId: spec.labels[LABEL_JOB]!, token: tokenOf(spec.userData), at: performance.now() });
+    return vm;
+  }
+
+  async delete(vmId: string): Promise<'deleted' | 'not_found'> {
+    return this.vms.delete(vmId) ? 'deleted' : 'not_found';
+  }
+}
+
+/** What a VM's bootstrap would read from its registration.env. */
+function tokenOf(userData: string): string {
+  const doc = parse(userData.replace(/^#cloud-config\n/, '')) as { write_files: Array<{ path: string; content: string }> };
+  const env = doc.write_files.find((f) => f.path === REGISTRATION_ENV_PATH)?.content ?? '';
+  const token = /^BERTH_REGISTER_TOKEN=(.+)$/m.exec(env)?.[1];
+  if (!token) throw new Error('no registration token in the user-data');
+  return token;
+}
