@@ -1,4 +1,4 @@
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 
 export interface RegistrationEnv {
   registerUrl: string;
@@ -64,4 +64,21 @@ export function buildUserData(env: RegistrationEnv): string {
     runcmd: [['sh', BOOTSTRAP_PATH, REGISTRATION_ENV_PATH]],
   };
   return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+}
+
+/** The inverse of buildUserData: what a VM's bootstrap reads from its registration.env. */
+export function readRegistrationEnv(userData: string): RegistrationEnv {
+  const doc = parse(userData.replace(/^#cloud-config\n/, '')) as { write_files?: Array<{ path: string; content?: string }> };
+  const content = doc.write_files?.find((f) => f.path === REGISTRATION_ENV_PATH)?.content ?? '';
+  const value = (name: string) => {
+    const found = new RegExp(`^${name}=(.+)$`, 'm').exec(content)?.[1];
+    if (!found) throw new Error(`no ${name} in the user-data`);
+    return found;
+  };
+  return {
+    registerUrl: value('BERTH_REGISTER_URL'),
+    token: value('BERTH_REGISTER_TOKEN'),
+    tenantId: value('BERTH_TENANT_ID'),
+    hostname: value('BERTH_NODE_HOSTNAME'),
+  };
 }

@@ -1,7 +1,6 @@
-import { parse } from 'yaml';
-import { REGISTRATION_ENV_PATH } from '../activities/cloud-init.js';
+import { readRegistrationEnv } from '../activities/cloud-init.js';
 import { LocalProvider } from '../providers/local/local-provider.js';
-import { LABEL_JOB, type Plan, type Provider, type Region, type Vm, type VmSpec } from '../providers/types.js';
+import { LABEL_JOB, LABEL_MANAGED, type Plan, type Provider, type Region, type Vm, type VmSpec } from '../providers/types.js';
 import { randomId } from '../security/tokens.js';
 
 export interface CreatedVm {
@@ -45,23 +44,18 @@ export class EmulatorProvider implements Provider {
     return [...this.vms.values()].find((vm) => vm.name === name);
   }
 
+  async listManaged(): Promise<Vm[]> {
+    return [...this.vms.values()].filter((vm) => vm.labels[LABEL_MANAGED] === 'true');
+  }
+
   async create(spec: VmSpec): Promise<Vm> {
     const vm: Vm = { id: `emu-${randomId(10)}`, name: spec.name, status: 'running', labels: spec.labels };
     this.vms.set(vm.id, vm);
-    this.onCreate({ jobId: spec.labels[LABEL_JOB]!, token: tokenOf(spec.userData), at: performance.now() });
+    this.onCreate({ jobId: spec.labels[LABEL_JOB]!, token: readRegistrationEnv(spec.userData).token, at: performance.now() });
     return vm;
   }
 
   async delete(vmId: string): Promise<'deleted' | 'not_found'> {
     return this.vms.delete(vmId) ? 'deleted' : 'not_found';
   }
-}
-
-/** What a VM's bootstrap would read from its registration.env. */
-function tokenOf(userData: string): string {
-  const doc = parse(userData.replace(/^#cloud-config\n/, '')) as { write_files: Array<{ path: string; content: string }> };
-  const env = doc.write_files.find((f) => f.path === REGISTRATION_ENV_PATH)?.content ?? '';
-  const token = /^BERTH_REGISTER_TOKEN=(.+)$/m.exec(env)?.[1];
-  if (!token) throw new Error('no registration token in the user-data');
-  return token;
 }

@@ -35,6 +35,14 @@ export interface VmSpec {
   sshKey?: string | undefined;
   userData: string;
   labels: Record<string, string>;
+  /** Private network (Hetzner network id, DigitalOcean VPC uuid). */
+  network?: string | undefined;
+  /** Firewall id to attach the VM to. */
+  firewall?: string | undefined;
+  /** false: no public IPv4 (Hetzner only; a droplet always has one). */
+  publicIpv4?: boolean | undefined;
+  /** Public IPv6 as well. */
+  ipv6?: boolean | undefined;
 }
 
 export interface Vm {
@@ -42,6 +50,8 @@ export interface Vm {
   name: string;
   status: string;
   labels: Record<string, string>;
+  /** ISO-8601, as the provider reports it. */
+  createdAt?: string | undefined;
 }
 
 export interface CallOptions {
@@ -57,6 +67,9 @@ export interface Provider {
   /** VMs carrying the job label, so a retried create can adopt instead of duplicating. */
   listByJob(jobId: string, options?: CallOptions): Promise<Vm[]>;
   findByName(name: string, options?: CallOptions): Promise<Vm | undefined>;
+  /** Every VM carrying the managed label, for the orphan sweep. */
+  listManaged(options?: CallOptions): Promise<Vm[]>;
+  /** Creates the VM and returns once the provider reports it running. */
   create(spec: VmSpec, options?: CallOptions): Promise<Vm>;
   /** Not-found counts as done. */
   delete(vmId: string, options?: CallOptions): Promise<'deleted' | 'not_found'>;
@@ -69,6 +82,10 @@ export class ProviderError extends Error {
     message: string,
     readonly code: string,
     readonly retryable: boolean,
+    /** How long the provider asked us to wait (rate limits). */
+    readonly retryAfterMs?: number,
+    /** The HTTP status of a refused request, when there was one. */
+    readonly status?: number,
   ) {
     super(message);
   }

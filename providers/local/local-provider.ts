@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomId } from '../../security/tokens.js';
-import { ProviderError, type CallOptions, type Plan, type Provider, type Region, type Vm, type VmSpec } from '../types.js';
+import { LABEL_JOB, LABEL_MANAGED, ProviderError, type CallOptions, type Plan, type Provider, type Region, type Vm, type VmSpec } from '../types.js';
 
 /** Label that makes a local VM misbehave on purpose, to exercise the failure paths. */
 export const LABEL_SIMULATE = 'berth.dev/simulate';
@@ -61,11 +61,15 @@ export class LocalProvider implements Provider {
   }
 
   async listByJob(jobId: string): Promise<Vm[]> {
-    return (await this.all()).filter((vm) => vm.labels['berth.dev/job'] === jobId);
+    return (await this.all()).filter((vm) => vm.labels[LABEL_JOB] === jobId);
   }
 
   async findByName(name: string): Promise<Vm | undefined> {
     return (await this.all()).find((vm) => vm.name === name);
+  }
+
+  async listManaged(): Promise<Vm[]> {
+    return (await this.all()).filter((vm) => vm.labels[LABEL_MANAGED] === 'true');
   }
 
   async get(vmId: string): Promise<Vm | undefined> {
@@ -175,7 +179,7 @@ export class LocalProvider implements Provider {
   }
 
   private toVm(meta: LocalVmMeta): Vm {
-    return { id: meta.id, name: meta.name, labels: meta.labels, status: this.pid(meta.id) ? 'running' : 'off' };
+    return { id: meta.id, name: meta.name, labels: meta.labels, status: this.pid(meta.id) ? 'running' : 'off', createdAt: meta.created_at };
   }
 
   private dir(vmId: string): string {
