@@ -3,11 +3,12 @@ import { releaseJobSlot } from '../db/admission.js';
 import type { Db } from '../db/connect.js';
 import { revokeRegistrationToken, storeRegistrationToken } from '../db/registration-tokens.js';
 import type { ProviderRegistry } from '../providers/registry.js';
-import { LABEL_JOB, LABEL_MANAGED, LABEL_TENANT, ProviderError, type Vm } from '../providers/types.js';
+import { LABEL_JOB, LABEL_MANAGED, LABEL_TENANT, ProviderError, type Vm, type VmSpec } from '../providers/types.js';
 import { deriveRegistrationToken } from '../security/tokens.js';
 import type { NodeFacts, ProvisionInput } from '../workflows/messages.js';
 import { PHASES, type Phase } from '../workflows/phases.js';
 import { buildUserData } from './cloud-init.js';
+import { createOrphanActivities } from './orphans.js';
 
 export interface ActivityDeps {
   db: Db;
@@ -69,9 +70,24 @@ async function withHeartbeat<T>(call: Promise<T>): Promise<T> {
 export function createActivities(deps: ActivityDeps) {
   const { db, providers } = deps;
 
+  /** The tenant's provider, its token loaded by reference; missing tokens fail without retry. */
+  const providerFor = (tenantId: string, name: string) => providerCall(`using ${name}`, () => providers.forTenant(tenantId, name));
+
+  /** Histories from before tenants were passed to the delete activities name only the job or node. */
+  async function tenantOf(input: { tenantId?: string | undefined; jobId?: string; vmId?: string }): Promise<string> {
+    if (input.tenantId) return input.tenantId;
+    const row = input.jobId
+      ? await db.selectFrom('jobs').select('tenant_id').where('job_id', '=', input.jobId).executeTakeFirst()
+      : await db.selectFrom('nodes').select('tenant_id').where('vm_id', '=', input.vmId ?? '').executeTakeFirst();
+    if (!row) throw ApplicationFailure.nonRetryable('the job or node of this VM is unknown', 'NotFound');
+    return row.tenant_id;
+  }
+
   return {
+    ...createOrphanActivities(deps),
+
     async verifyProvider(input: { tenantId: string; provider: string }): Promise<void> {
-      const provider = providers.require(input.provider);
+      const provider = await providerFor(input.tenantId, input.provider);
       await providerCall('verifying the provider token', () => provider.verify({ signal: Context.current().cancellationSignal }));
     },
 
@@ -81,7 +97,7 @@ export function createActivities(deps: ActivityDeps) {
      * already carries the label is adopted instead of creating another.
      */
     async createVm(input: CreateVmInput): Promise<CreateVmResult> {
-      const provider = providers.require(input.provider);
+      const provider = await providerFor(input.tenantId, input.provider);
       const signal = Context.current().cancellationSignal;
       const token = deriveRegistrationToken(deps.registrationKey, input.tenantId, input.jobId);
       await storeRegistrationToken(db, { jobId: input.jobId, tenantId: input.tenantId, token, ttlMs: input.registrationTtlMs });
@@ -98,7 +114,19 @@ export function createActivities(deps: ActivityDeps) {
         hostname: input.hostname ?? name,
       });
       const labels = { ...input.labels, [LABEL_JOB]: input.jobId, [LABEL_TENANT]: input.tenantId, [LABEL_MANAGED]: 'true' };
-      const spec = { name, region: input.region, plan: input.plan, image: input.image, sshKey: input.sshKey, userData, labels };
+      const spec: VmSpec = {
+        name,
+        region: input.region,
+        plan: input.plan,
+        image: input.image,
+        sshKey: input.sshKey,
+        userData,
+        labels,
+        network: input.network,
+        firewall: input.firewall,
+        publicIpv4: input.publicIpv4,
+        ipv6: input.ipv6,
+      };
       try {
         const vm = await withHeartbeat(provider.create(spec, { signal }));
         return { vmId: vm.id, adopted: false };
@@ -120,8 +148,8 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Compensation: deletes every VM carrying the job's label (none is fine). */
-    async deleteJobVms(input: { provider: string; jobId: string }): Promise<{ deleted: string[] }> {
-      const provider = providers.require(input.provider);
+    async deleteJobVms(input: { provider: string; jobId: string; tenantId?: string }): Promise<{ deleted: string[] }> {
+      const provider = await providerFor(await tenantOf(input), input.provider);
       const vms = await providerCall('listing VMs', () => provider.listByJob(input.jobId));
       const deleted: string[] = [];
       for (const vm of vms) {
@@ -131,8 +159,8 @@ export function createActivities(deps: ActivityDeps) {
       return { deleted };
     },
 
-    async deleteVm(input: { provider: string; vmId: string }): Promise<void> {
-      const provider = providers.require(input.provider);
+    async deleteVm(input: { provider: string; vmId: string; tenantId?: string }): Promise<void> {
+      const provider = await providerFor(await tenantOf(input), input.provider);
       await providerCall(`deleting VM ${input.vmId}`, () => withHeartbeat(provider.delete(input.vmId)));
     },
 

@@ -4,8 +4,9 @@ import { ConfigError, loadConfig } from '../config/index.js';
 import { createLogger } from '../config/logger.js';
 import { ensureDefaultAdmin } from '../db/bootstrap.js';
 import { migrate, openDatabase } from '../db/connect.js';
-import { ProviderRegistry } from '../providers/registry.js';
+import { registryFromConfig } from '../providers/from-config.js';
 import { connectTemporal } from '../temporal/connect.js';
+import { ensureOrphanSweep } from '../temporal/schedules.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { createApp } from './app.js';
 
@@ -24,10 +25,19 @@ async function main(): Promise<void> {
     // A hosted namespace may not let us register them; an operator adds them once by hand.
     logger.warn({ err }, 'could not register the Berth search attributes (BerthTenant, BerthProvider, BerthPhase: Keyword)');
   }
+  try {
+    await ensureOrphanSweep(temporal, {
+      taskQueue: config.temporal.taskQueue,
+      intervalMs: config.orphanSweepIntervalMs,
+      graceMs: config.orphanGraceMs,
+    });
+  } catch (err) {
+    logger.warn({ err }, 'could not create or update the orphan sweep schedule; VMs left behind will not be swept');
+  }
   const app = createApp({
     db,
     temporal,
-    providers: new ProviderRegistry({ dataDir: config.dataDir }),
+    providers: registryFromConfig(config, db),
     taskQueue: config.temporal.taskQueue,
     registrationTtlMs: config.registrationTtlMs,
     logger,

@@ -31,6 +31,11 @@ export const createNodeSchema = z.strictObject({
     .optional(),
   image: z.string().regex(/^[A-Za-z0-9._:/-]{1,128}$/, 'must be an image name or id').optional(),
   labels: labelsSchema.optional(),
+  /** Private network: a Hetzner network id or a DigitalOcean VPC uuid. */
+  network: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a network id').optional(),
+  firewall: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a firewall id').optional(),
+  public_ipv4: z.boolean().optional(),
+  ipv6: z.boolean().optional(),
 });
 export type CreateNodeBody = z.output<typeof createNodeSchema>;
 

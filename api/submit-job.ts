@@ -1,31 +1,36 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { admitJob, releaseJobSlot } from '../db/admission.js';
+import { admitJob, previewAdmission, releaseJobSlot } from '../db/admission.js';
+import { getTenant } from '../db/tenants.js';
 import type { Db } from '../db/connect.js';
-import type { ProviderRegistry } from '../providers/registry.js';
+import { isProviderName, type ProviderRegistry } from '../providers/registry.js';
 import { PROVIDER_NAMES, monthlyCents, type Plan } from '../providers/types.js';
 import { derivedId, randomId, sha256Hex } from '../security/tokens.js';
 import { provisionWorkflowId, type ProvisionInput } from '../workflows/messages.js';
 import type { provisionNode } from '../workflows/provision.js';
 import type { AppDeps } from './deps.js';
 import { apiError } from './errors.js';
+import { viaProvider } from './provider-errors.js';
 import { berthWorkflowOptions } from './workflow-options.js';
 import type { CreateNodeBody } from './schemas.js';
 
-/** 422 naming the field when the provider, region or plan does not exist; before anything is made. */
-export async function checkCatalogue(providers: ProviderRegistry, body: CreateNodeBody): Promise<Plan> {
-  if (!(PROVIDER_NAMES as readonly string[]).includes(body.provider)) {
+/**
+ * 422 naming the field when the provider, region or plan does not exist, or no token is stored
+ * for a cloud: checked against the provider's (cached) catalogue before anything is made.
+ */
+export async function checkCatalogue(providers: ProviderRegistry, tenantId: string, body: CreateNodeBody): Promise<Plan> {
+  if (!isProviderName(body.provider)) {
     throw apiError(422, 'unknown_provider', `unknown provider "${body.provider}"; expected one of ${PROVIDER_NAMES.join(', ')}`, { field: 'provider' });
   }
-  const provider = providers.get(body.provider);
-  if (!provider) {
-    throw apiError(422, 'provider_not_configured', `provider ${body.provider} is not configured on this Berth`, { field: 'provider' });
+  if (body.provider === 'digitalocean' && body.public_ipv4 === false) {
+    throw apiError(422, 'unsupported_option', 'a DigitalOcean droplet always has a public IPv4 address', { field: 'public_ipv4' });
   }
-  const regions = await provider.regions();
+  const provider = await viaProvider(() => providers.forTenant(tenantId, body.provider), 'provider');
+  const regions = await viaProvider(() => provider.regions(), 'provider');
   if (!regions.some((r) => r.name === body.region)) {
     const known = regions.map((r) => r.name).join(', ');
     throw apiError(422, 'unknown_region', `${body.provider} has no region "${body.region}"; expected one of ${known}`, { field: 'region' });
   }
-  const plans = await provider.plans(body.region);
+  const plans = await viaProvider(() => provider.plans(body.region), 'provider');
   const plan = plans.find((p) => p.name === body.plan);
   if (!plan) {
     const known = plans.map((p) => p.name).join(', ');
@@ -37,7 +42,10 @@ export async function checkCatalogue(providers: ProviderRegistry, body: CreateNo
 /** Same request, same hash: key order and absent optional fields do not matter. */
 function requestHash(body: CreateNodeBody): string {
   const labels = Object.fromEntries(Object.entries(body.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)));
-  const canonical = [body.provider, body.region, body.plan, body.hostname ?? '', body.ssh_key ?? '', body.image ?? '', labels];
+  const canonical: unknown[] = [body.provider, body.region, body.plan, body.hostname ?? '', body.ssh_key ?? '', body.image ?? '', labels];
+  // Later options join the hash only when set, so keys recorded before them still match.
+  const options = { network: body.network, firewall: body.firewall, public_ipv4: body.public_ipv4, ipv6: body.ipv6 };
+  if (Object.values(options).some((v) => v !== undefined)) canonical.push(options);
   return sha256Hex(JSON.stringify(canonical));
 }
 
@@ -128,6 +136,10 @@ export async function submitJob(
     sshKey: body.ssh_key,
     image: body.image,
     labels: body.labels ?? {},
+    network: body.network,
+    firewall: body.firewall,
+    publicIpv4: body.public_ipv4,
+    ipv6: body.ipv6,
     registrationTtlMs: deps.registrationTtlMs,
   };
   try {
@@ -153,4 +165,38 @@ export async function submitJob(
     });
   }
   return { jobId, created };
+}
+
+/**
+ * The confirm step of a wizard: what POST /cluster/nodes would create and what it would cost a
+ * month, and whether tier, cap and budget would admit it now. Creates nothing.
+ */
+export async function previewJob(deps: AppDeps, tenantId: string, body: CreateNodeBody, plan: Plan) {
+  const cents = monthlyCents(plan);
+  const refusal = await previewAdmission(deps.db, tenantId, cents);
+  const tenant = (await getTenant(deps.db, tenantId))!;
+  const budget = tenant.monthly_budget_cents;
+  return {
+    dry_run: true,
+    would_create: {
+      provider: body.provider,
+      region: body.region,
+      plan: body.plan,
+      hostname: body.hostname ?? null,
+      image: body.image ?? null,
+      labels: body.labels ?? {},
+      ...(body.network !== undefined && { network: body.network }),
+      ...(body.firewall !== undefined && { firewall: body.firewall }),
+      ...(body.public_ipv4 !== undefined && { public_ipv4: body.public_ipv4 }),
+      ...(body.ipv6 !== undefined && { ipv6: body.ipv6 }),
+    },
+    plan,
+    monthly_cost: { cents, amount: plan.price_monthly, currency: plan.currency, indicative: true },
+    budget: {
+      monthly_cents: budget,
+      committed_cents: tenant.committed_cents,
+      remaining_after_cents: budget === null ? null : budget - tenant.committed_cents - cents,
+    },
+    admission: refusal ? { allowed: false, status: refusal.status, code: refusal.code, message: refusal.message } : { allowed: true },
+  };
 }

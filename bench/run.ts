@@ -12,7 +12,7 @@ import { createActivities } from '../activities/index.js';
 import { ensureDefaultAdmin } from '../db/bootstrap.js';
 import { migrate, openDatabase } from '../db/connect.js';
 import { ProviderRegistry } from '../providers/registry.js';
-import { registrationKey } from '../security/key-files.js';
+import { registrationKey, loadKeyring } from '../security/key-files.js';
 import { connectTemporal } from '../temporal/connect.js';
 import { freePort, startDevServer, stopProcess } from '../temporal/dev-server.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
@@ -114,7 +114,7 @@ const worker = await createWorker({
   taskQueue: 'berth-provision',
   activities: createActivities({
     db,
-    providers: new ProviderRegistry({ dataDir, replace: [emulator] }),
+    providers: new ProviderRegistry({ dataDir, db, keyring: loadKeyring({ dataDir }), replace: [emulator] }),
     publicUrl: apiUrl,
     registrationKey: registrationKey(dataDir),
   }),

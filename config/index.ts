@@ -14,6 +14,15 @@ export interface Config {
   publicUrl: string;
   databaseUrl: string | undefined;
   logLevel: string;
+  /** BERTH_MASTER_KEY (+ _PREVIOUS); unset: a key file under dataDir. */
+  masterKey: string | undefined;
+  previousMasterKeys: string | undefined;
+  /** Base URLs of the cloud APIs; tests point them at emulators. */
+  hetznerApiUrl: string | undefined;
+  digitaloceanApiUrl: string | undefined;
+  /** How often the orphan sweep runs, and how old an orphan VM must be before it is deleted. */
+  orphanSweepIntervalMs: number;
+  orphanGraceMs: number;
   temporal: {
     address: string | undefined;
     namespace: string;
@@ -46,6 +55,23 @@ function isHttpUrl(value: string): boolean {
 /** Registration windows from one second to a week: shorter cannot boot a VM, longer is a forgotten VM. */
 const MIN_TTL_MS = 1_000;
 const MAX_TTL_MS = 7 * 24 * 3_600_000;
+
+const duration = (name: string, fallback: number, min: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return fallback;
+      const parsed = parseDuration(v);
+      if (parsed === undefined || parsed < min) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a duration of at least ${ms(min)} such as 15m or 1h, got "${v}"` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+
+const httpUrl = (name: string) =>
+  optionalString.refine((v) => v === undefined || isHttpUrl(v), { message: `${name} must be an http(s) URL` });
 
 const port = (name: string, fallback: number) =>
   z
@@ -89,9 +115,15 @@ const envSchema = z.object({
       }
       return parsed;
     }),
-  BERTH_PUBLIC_URL: optionalString.refine((v) => v === undefined || isHttpUrl(v), {
-    message: 'BERTH_PUBLIC_URL must be an http(s) URL',
+  BERTH_PUBLIC_URL: httpUrl('BERTH_PUBLIC_URL'),
+  BERTH_MASTER_KEY: optionalString.refine((v) => v === undefined || /^([0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=?)$/.test(v), {
+    message: 'BERTH_MASTER_KEY must be 32 bytes as 64 hex characters or base64 (e.g. `openssl rand -hex 32`)',
   }),
+  BERTH_MASTER_KEY_PREVIOUS: optionalString,
+  BERTH_HETZNER_API_URL: httpUrl('BERTH_HETZNER_API_URL'),
+  BERTH_DIGITALOCEAN_API_URL: httpUrl('BERTH_DIGITALOCEAN_API_URL'),
+  BERTH_ORPHAN_SWEEP_INTERVAL: duration('BERTH_ORPHAN_SWEEP_INTERVAL', 15 * 60_000, 60_000),
+  BERTH_ORPHAN_GRACE: duration('BERTH_ORPHAN_GRACE', 60 * 60_000, 60_000),
   BERTH_LOG_LEVEL: optionalString.pipe(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
   BERTH_TASK_QUEUE: optionalString,
   DATABASE_URL: optionalString,
@@ -116,6 +148,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: (e.BERTH_PUBLIC_URL ?? `http://127.0.0.1:${e.BERTH_PORT}`).replace(/\/+$/, ''),
     databaseUrl: e.DATABASE_URL,
     logLevel: e.BERTH_LOG_LEVEL,
+    masterKey: e.BERTH_MASTER_KEY,
+    previousMasterKeys: e.BERTH_MASTER_KEY_PREVIOUS,
+    hetznerApiUrl: e.BERTH_HETZNER_API_URL,
+    digitaloceanApiUrl: e.BERTH_DIGITALOCEAN_API_URL,
+    orphanSweepIntervalMs: e.BERTH_ORPHAN_SWEEP_INTERVAL,
+    orphanGraceMs: e.BERTH_ORPHAN_GRACE,
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE ?? 'default',

@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 import { TIERS, isTier } from './tiers.js';
 
@@ -86,4 +86,23 @@ export async function releaseJobSlot(trx: Trx, jobId: string): Promise<void> {
     })
     .where('tenant_id', '=', job.tenant_id)
     .execute();
+}
+
+class Preview extends Error {
+  constructor(readonly refusal: Refusal | undefined) {
+    super('admission preview');
+  }
+}
+
+/** What admitJob would answer now, without taking the slot: the same update, rolled back. */
+export async function previewAdmission(db: Kysely<Database>, tenantId: string, priceCents: number): Promise<Refusal | undefined> {
+  try {
+    await db.transaction().execute(async (trx) => {
+      throw new Preview(await admitJob(trx, tenantId, priceCents));
+    });
+  } catch (err) {
+    if (err instanceof Preview) return err.refusal;
+    throw err;
+  }
+  throw new Error('unreachable');
 }

@@ -82,6 +82,20 @@ export interface NodeTable {
   updated_at: Timestamp;
 }
 
+/** A tenant's token for one provider, sealed (see security/vault.ts); never stored in clear. */
+export interface ProviderCredentialTable {
+  tenant_id: string;
+  provider: string;
+  key_id: string;
+  iv: string;
+  ciphertext: string;
+  auth_tag: string;
+  /** The token's last four characters, to tell tokens apart. */
+  fingerprint: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   tenants: TenantTable;
   api_keys: ApiKeyTable;
@@ -89,6 +103,7 @@ export interface Database {
   job_progress: JobProgressTable;
   registration_tokens: RegistrationTokenTable;
   nodes: NodeTable;
+  provider_credentials: ProviderCredentialTable;
 }
 
 export type JobRow = Selectable<JobTable>;

@@ -1,7 +1,9 @@
 // `npm run berth -- <command>`: tenants and admin keys, on the same database as the running API
 // (BERTH_DATA_DIR / DATABASE_URL).
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config/index.js';
+import { ConfigError, loadConfig, type Config } from '../config/index.js';
+import { rotateCredentials } from '../db/credentials.js';
+import { loadKeyring, replaceMasterKeyFile } from '../security/key-files.js';
 import { migrate, openDatabase, type Db } from '../db/connect.js';
 import { createApiKey, createTenant, getTenant, listApiKeys, listTenants, revokeApiKey, TENANT_ID_PATTERN } from '../db/tenants.js';
 import { isTier, TIER_NAMES } from '../db/tiers.js';
@@ -11,15 +13,18 @@ const USAGE = `usage: npm run berth -- <command>
   tenant list
   key create <tenant_id> [--label <label>]    prints the new key alone on the last line
   key list <tenant_id>
-  key revoke <key_id>`;
+  key revoke <key_id>
+  vault rotate [--new-key]                    re-seals stored provider tokens under the current
+                                              master key; --new-key first makes a new key file
+                                              (only when BERTH_MASTER_KEY is not set)`;
 
 class UsageError extends Error {}
 
-async function run(db: Db, argv: string[]): Promise<void> {
+async function run(db: Db, config: Config, argv: string[]): Promise<void> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { tier: { type: 'string' }, name: { type: 'string' }, label: { type: 'string' } },
+    options: { tier: { type: 'string' }, name: { type: 'string' }, label: { type: 'string' }, 'new-key': { type: 'boolean' } },
   });
   const [noun, verb, arg] = positionals;
   const command = `${noun ?? ''} ${verb ?? ''}`;
@@ -60,6 +65,16 @@ async function run(db: Db, argv: string[]): Promise<void> {
       console.log(`revoked key ${keyId}`);
       return;
     }
+    case 'vault rotate': {
+      if (values['new-key']) {
+        if (config.masterKey) throw new UsageError('--new-key manages the key file; with BERTH_MASTER_KEY set, set a new key there and the old one in BERTH_MASTER_KEY_PREVIOUS');
+        replaceMasterKeyFile(config.dataDir);
+      }
+      const keyring = loadKeyring({ dataDir: config.dataDir, masterKey: config.masterKey, previousKeys: config.previousMasterKeys });
+      const { rotated, total } = await rotateCredentials(db, keyring);
+      console.log(`re-sealed ${rotated} of ${total} provider token(s) under master key ${keyring.current.id}`);
+      return;
+    }
     default:
       throw new UsageError(positionals.length ? `unknown command "${command.trim()}"` : 'no command');
   }
@@ -70,7 +85,7 @@ try {
   const config = loadConfig();
   db = openDatabase(config);
   await migrate(db);
-  await run(db, process.argv.slice(2));
+  await run(db, config, process.argv.slice(2));
 } catch (err) {
   const message = err instanceof Error ? err.message : String(err);
   console.error(`berth: ${message}`);

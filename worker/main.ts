@@ -3,7 +3,7 @@ import { createActivities } from '../activities/index.js';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { createLogger } from '../config/logger.js';
 import { migrate, openDatabase } from '../db/connect.js';
-import { ProviderRegistry } from '../providers/registry.js';
+import { registryFromConfig } from '../providers/from-config.js';
 import { registrationKey } from '../security/key-files.js';
 import { createWorker } from './create-worker.js';
 
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     taskQueue: config.temporal.taskQueue,
     activities: createActivities({
       db,
-      providers: new ProviderRegistry({ dataDir: config.dataDir }),
+      providers: registryFromConfig(config, db),
       publicUrl: config.publicUrl,
       registrationKey: registrationKey(config.dataDir),
     }),

@@ -12,16 +12,16 @@ const { recordPhase } = proxyLocalActivities<Activities>({ startToCloseTimeout: 
 
 /** Tears a node's VM down and revokes the node. Retries until the provider confirms. */
 export async function decommissionNode(input: DecommissionInput): Promise<void> {
-  const { nodeId, jobId, provider } = input;
+  const { nodeId, jobId, provider, tenantId } = input;
   const record = async (phase: 'decommissioning' | 'decommissioned') => {
     if (jobId) await recordPhase({ jobId, phase, at: new Date().toISOString() });
   };
   await setNodeStatus({ nodeId, status: 'decommissioning' });
   await record('decommissioning');
-  if (input.vmId) await deleteVm({ provider, vmId: input.vmId });
+  if (input.vmId) await deleteVm({ provider, vmId: input.vmId, tenantId });
   if (jobId) {
     // A VM found by the job label that is not the recorded one is still this node's: delete it too.
-    await deleteJobVms({ provider, jobId });
+    await deleteJobVms({ provider, jobId, tenantId });
     await revokeRegistrationToken({ jobId });
   }
   await setNodeStatus({ nodeId, status: 'decommissioned' });

@@ -1,3 +1,4 @@
 // The worker's workflow bundle: every workflow type Berth runs.
 export { provisionNode } from './provision.js';
 export { decommissionNode } from './decommission.js';
+export { sweepOrphans } from './sweep.js';

@@ -15,6 +15,10 @@ export interface ProvisionInput {
   sshKey?: string | undefined;
   image?: string | undefined;
   labels: Record<string, string>;
+  network?: string | undefined;
+  firewall?: string | undefined;
+  publicIpv4?: boolean | undefined;
+  ipv6?: boolean | undefined;
   /** How long the VM has to call back; an argument so tests can shorten it. */
   registrationTtlMs: number;
 }

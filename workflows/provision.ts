@@ -89,7 +89,7 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
     await setPhase('provisioning');
     compensations.unshift({ what: 'revoke the registration token', run: () => revokeRegistrationToken({ jobId }) });
     // Registered before the create: a create that timed out may still have made the VM.
-    compensations.unshift({ what: 'delete the VM', run: () => deleteJobVms({ provider, jobId }) });
+    compensations.unshift({ what: 'delete the VM', run: () => deleteJobVms({ provider, jobId, tenantId }) });
     const { vmId } = await createVm(input);
 
     await setPhase('bootstrapping', { vmId });

@@ -6,11 +6,12 @@ import type { decommissionNode } from '../../workflows/decommission.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { apiError } from '../errors.js';
 import { createNodeSchema, idempotencyKeySchema, idSchema } from '../schemas.js';
-import { checkCatalogue, submitJob } from '../submit-job.js';
+import { checkCatalogue, previewJob, submitJob } from '../submit-job.js';
 import { jsonBody, parseOr400 } from '../validate.js';
 import { berthWorkflowOptions } from '../workflow-options.js';
 import { nodeView } from '../views.js';
 
+const dryRunQuery = z.object({ dry_run: z.enum(['true', 'false', '1', '0']).optional().transform((v) => v === 'true' || v === '1') });
 const listNodesQuery = z.strictObject({ status: z.enum(['ready', 'decommissioning', 'decommissioned']).optional() });
 
 export function nodeRoutes(deps: AppDeps) {
@@ -20,7 +21,9 @@ export function nodeRoutes(deps: AppDeps) {
       const header = c.req.header('Idempotency-Key');
       const idempotencyKey = header === undefined ? undefined : parseOr400(idempotencyKeySchema, header, 'Idempotency-Key');
       const body = await jsonBody(c, createNodeSchema);
-      const plan = await checkCatalogue(deps.providers, body);
+      const dryRun = parseOr400(dryRunQuery, c.req.query()).dry_run;
+      const plan = await checkCatalogue(deps.providers, c.get('tenantId'), body);
+      if (dryRun) return c.json(await previewJob(deps, c.get('tenantId'), body, plan));
       const { jobId } = await submitJob(deps, c.get('tenantId'), body, plan, idempotencyKey);
       return c.json({ job_id: jobId }, 202, { Location: `/cp/api/v1/cluster/jobs/${jobId}` });
     })

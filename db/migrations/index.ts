@@ -1,9 +1,11 @@
 import type { Migration } from 'kysely';
 import * as initial from './2026_11_23_0001_initial.js';
 import * as admission from './2026_11_23_0002_admission.js';
+import * as credentials from './2026_11_23_0003_credentials.js';
 
 /** Every migration, in order. Names are the file names; never rename or reorder. */
 export const migrations: Record<string, Migration> = {
   '2026_11_23_0001_initial': initial,
   '2026_11_23_0002_admission': admission,
+  '2026_11_23_0003_credentials': credentials,
 };

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createApp } from '../../api/app.js';
 import { migrate, openDatabase, type Db } from '../../db/connect.js';
 import { consumeRegistrationToken, storeRegistrationToken } from '../../db/registration-tokens.js';
+import { loadKeyring } from '../../security/key-files.js';
 import { ProviderRegistry } from '../../providers/registry.js';
 import { deriveRegistrationToken } from '../../security/tokens.js';
 import { freePort } from '../../temporal/dev-server.js';
@@ -30,7 +31,7 @@ afterAll(async () => {
 });
 
 it('answers 503 and gives the token back when Temporal cannot be reached', async () => {
-  const app = createApp({ db, temporal: client, providers: new ProviderRegistry({ dataDir }), taskQueue: 'none', registrationTtlMs: 60_000, logger: pino({ level: 'silent' }), deliveryTimeoutMs: 1_000 });
+  const app = createApp({ db, temporal: client, providers: new ProviderRegistry({ dataDir, db, keyring: loadKeyring({ dataDir }) }), taskQueue: 'none', registrationTtlMs: 60_000, logger: pino({ level: 'silent' }), deliveryTimeoutMs: 1_000 });
   const token = deriveRegistrationToken(Buffer.alloc(32, 7), 'default', 'jobdelivery1');
   await storeRegistrationToken(db, { jobId: 'jobdelivery1', tenantId: 'default', token, ttlMs: 60_000 });
 
@@ -51,7 +52,7 @@ it('answers 429 with Retry-After once an address has used up its failed attempts
   const app = createApp({
     db,
     temporal: client,
-    providers: new ProviderRegistry({ dataDir }),
+    providers: new ProviderRegistry({ dataDir, db, keyring: loadKeyring({ dataDir }) }),
     taskQueue: 'none',
     registrationTtlMs: 60_000,
     logger: pino({ level: 'silent' }),

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { inject } from 'vitest';
 import { createActivities, type Activities } from '../../activities/index.js';
 import { createApp } from '../../api/app.js';
@@ -14,8 +14,8 @@ import { ensureDefaultAdmin } from '../../db/bootstrap.js';
 import { migrate, openDatabase, type Db } from '../../db/connect.js';
 import { DEFAULT_TENANT_ID } from '../../db/tenants.js';
 import { LocalProvider } from '../../providers/local/local-provider.js';
-import { ProviderRegistry } from '../../providers/registry.js';
-import { registrationKey } from '../../security/key-files.js';
+import { ProviderRegistry, type RegistryOptions } from '../../providers/registry.js';
+import { registrationKey, loadKeyring } from '../../security/key-files.js';
 import { freePort } from '../../temporal/dev-server.js';
 import { createWorker } from '../../worker/create-worker.js';
 import type { Phase } from '../../workflows/phases.js';
@@ -29,6 +29,10 @@ export interface StackOptions {
   worker?: boolean;
   /** The database to run on (see databases.ts); default: SQLite in the stack's data dir. */
   database?: () => Promise<TestDatabase>;
+  /** Cloud API URLs (emulators) and client settings for the provider registry. */
+  registry?: Pick<RegistryOptions, 'apiUrls' | 'http' | 'pollIntervalMs'>;
+  /** Where the API's and the activities' log lines go (default: nowhere). */
+  logger?: Logger;
   /** Replaces some activities, e.g. to make one fail. */
   activities?: (real: Activities) => Partial<Activities>;
 }
@@ -47,11 +51,11 @@ export async function startStack(options: StackOptions = {}) {
   const db = database?.db ?? openDatabase({ dataDir });
   await migrate(db);
   await ensureDefaultAdmin(db, dataDir, ADMIN_TOKEN);
-  const providers = new ProviderRegistry({ dataDir });
+  const providers = new ProviderRegistry({ dataDir, db, keyring: loadKeyring({ dataDir }), ...options.registry });
   const local = new LocalProvider({ dataDir });
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
-  const logger = pino({ level: 'silent' });
+  const logger = options.logger ?? pino({ level: 'silent' });
 
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
@@ -113,6 +117,7 @@ export async function startStack(options: StackOptions = {}) {
     db: db as Db,
     client,
     app,
+    providers,
     local,
     taskQueue,
     publicUrl,

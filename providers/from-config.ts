@@ -1,0 +1,14 @@
+import type { Config } from '../config/index.js';
+import type { Db } from '../db/connect.js';
+import { loadKeyring } from '../security/key-files.js';
+import { ProviderRegistry } from './registry.js';
+
+/** The registry the API and the worker share: same database, same keys, same cloud URLs. */
+export function registryFromConfig(config: Config, db: Db): ProviderRegistry {
+  return new ProviderRegistry({
+    dataDir: config.dataDir,
+    db,
+    keyring: loadKeyring({ dataDir: config.dataDir, masterKey: config.masterKey, previousKeys: config.previousMasterKeys }),
+    apiUrls: { hetzner: config.hetznerApiUrl, digitalocean: config.digitaloceanApiUrl },
+  });
+}
