@@ -21,8 +21,8 @@ export async function checkCatalogue(providers: ProviderRegistry, tenantId: stri
   if (!isProviderName(body.provider)) {
     throw apiError(422, 'unknown_provider', `unknown provider "${body.provider}"; expected one of ${PROVIDER_NAMES.join(', ')}`, { field: 'provider' });
   }
-  if (body.provider === 'digitalocean' && body.public_ipv4 === false) {
-    throw apiError(422, 'unsupported_option', 'a DigitalOcean droplet always has a public IPv4 address', { field: 'public_ipv4' });
+  if (body.provider === 'digitalocean' && body.public_ipv4 === false && body.ipv6 === true) {
+    throw apiError(422, 'unsupported_option', 'a droplet without public networking has no public IPv6 either', { field: 'ipv6' });
   }
   const provider = await viaProvider(() => providers.forTenant(tenantId, body.provider), 'provider');
   const regions = await viaProvider(() => provider.regions(), 'provider');

@@ -108,8 +108,9 @@ export class ProviderHttpClient {
         await this.pause(this.backoff(attempt), options.signal);
         continue;
       }
-      if (res.status === 401 || res.status === 403) {
-        throw this.error(`the ${this.options.provider} token was refused: ${message}`, fault?.code ?? 'unauthorized', false);
+      // Providers also answer 403 for things other than the token (Hetzner: a type sold out).
+      if (res.status === 401 || (res.status === 403 && (fault === undefined || fault.code === 'forbidden'))) {
+        throw this.error(`the ${this.options.provider} token was refused: ${message}`, fault?.code ?? 'unauthorized', false, undefined, res.status);
       }
       throw this.error(`${method} ${path}: ${message}`, fault?.code ?? (res.status === 404 ? 'not_found' : 'invalid_input'), false, undefined, res.status);
     }

@@ -39,7 +39,7 @@ export interface VmSpec {
   network?: string | undefined;
   /** Firewall id to attach the VM to. */
   firewall?: string | undefined;
-  /** false: no public IPv4 (Hetzner only; a droplet always has one). */
+  /** false: no public IPv4 (on DigitalOcean: no public networking at all, so no IPv6 either). */
   publicIpv4?: boolean | undefined;
   /** Public IPv6 as well. */
   ipv6?: boolean | undefined;

@@ -54,3 +54,18 @@ it('refuses bad input with a usage message and a non-zero exit', async () => {
   expect((await berth('key', 'create', 'nobody')).stderr).toMatch(/no tenant nobody/);
   expect((await berth('frobnicate')).code).toBe(2);
 });
+
+it('rotates the master key: stored tokens are re-sealed and the running API still opens them', async () => {
+  await stack.providers.storeToken(stack.tenantId, 'hetzner', 'hcloud-token-for-rotation-0001');
+  const before = await stack.db.selectFrom('provider_credentials').select('key_id').executeTakeFirstOrThrow();
+  const rotated = await berth('vault', 'rotate', '--new-key');
+  expect(rotated.code).toBe(0);
+  expect(rotated.stdout).toMatch(/re-sealed 1 of 1 provider token/);
+  const after = await stack.db.selectFrom('provider_credentials').select('key_id').executeTakeFirstOrThrow();
+  expect(after.key_id).not.toBe(before.key_id);
+  // The stack's keyring was loaded before the rotation; it follows the key files.
+  const listed = await stack.request('GET', '/cp/api/v1/cluster/providers');
+  expect(listed.body.providers).toContainEqual({ name: 'hetzner', configured: true, fingerprint: '…0001' });
+  await expect(stack.providers.forTenant(stack.tenantId, 'hetzner')).resolves.toMatchObject({ name: 'hetzner' });
+  expect((await berth('vault', 'rotate')).stdout).toMatch(/re-sealed 0 of 1/);
+});
