@@ -70,6 +70,9 @@ describe.each(CLOUDS)('$name', (cloud: Cloud) => {
   it('takes a not-yet-stored token from X-Provider-Token, and refuses a bad one naming the header', async () => {
     const ok = await stack.request('GET', `/cp/api/v1/cluster/providers/${cloud.name}/regions`, undefined, { 'X-Provider-Token': emu.token });
     expect(ok.status).toBe(200);
+    // The seed's query form still works; the request log keeps only the path (see the log scan below).
+    const query = await stack.request('GET', `/cp/api/v1/cluster/providers/${cloud.name}/regions?token=${encodeURIComponent(emu.token)}`);
+    expect(query.status).toBe(200);
     const bad = await stack.request('GET', `/cp/api/v1/cluster/providers/${cloud.name}/regions`, undefined, { 'X-Provider-Token': 'wrong-token-123' });
     expect(bad.status).toBe(422);
     expect(bad.body.error).toMatchObject({ code: 'provider_token_invalid', field: 'X-Provider-Token' });
@@ -154,6 +157,17 @@ describe.each(CLOUDS)('$name', (cloud: Cloud) => {
     const refused = await stack.request('DELETE', `/cp/api/v1/cluster/providers/${cloud.name}`);
     expect(refused.status).toBe(409);
     expect(refused.body.error.code).toBe('credential_in_use');
+  });
+
+  // Last: the emulator keeps the plan sold out from here on.
+  it('fails a job whose plan is sold out in the region with that reason, leaving no VM', async () => {
+    emu.faults.soldOut(cloud.plan, cloud.region);
+    const jobId = await stack.createNode(node());
+    jobs.push(jobId);
+    const job = await stack.waitForPhase(jobId, ['failed', 'ready'], 30_000);
+    expect(job.phase).toBe('failed');
+    expect(job.error).toMatch(/unavailable|not available/i);
+    expect(vmsOf(jobId)).toHaveLength(0);
   });
 
   it('never lets the provider token or a registration token into Temporal or the logs', async () => {

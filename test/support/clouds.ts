@@ -23,6 +23,7 @@ export interface CloudEmulator {
   faults: {
     rateLimitNext(n: number, retryAfterSec?: number): void;
     hangCreateAfterCommit(ms: number): void;
+    soldOut(plan: string, region: string): void;
   };
   close(): Promise<void>;
 }
