@@ -6,6 +6,7 @@ import { LABEL_JOB, LABEL_MANAGED, LABEL_TENANT } from '../../providers/types.js
 import { ORPHAN_SWEEP_SCHEDULE_ID, ensureOrphanSweep } from '../../temporal/schedules.js';
 import type { SweepReport } from '../../workflows/sweep.js';
 import { CLOUDS, type CloudEmulator } from '../support/clouds.js';
+import { recordHistory } from '../support/histories.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 const cloud = CLOUDS.find((c) => c.name === 'digitalocean')!;
@@ -40,12 +41,17 @@ describe('orphan sweep', () => {
     });
   }
 
-  const sweep = (graceMs: number) =>
-    stack.client.workflow.execute<(input: { graceMs: number }) => Promise<SweepReport>>('sweepOrphans', {
+  let runs = 0;
+  const sweep = async (graceMs: number, record?: string) => {
+    const workflowId = `sweep-${Date.now()}-${runs++}`;
+    const report = await stack.client.workflow.execute<(input: { graceMs: number }) => Promise<SweepReport>>('sweepOrphans', {
       taskQueue: stack.taskQueue,
-      workflowId: `sweep-${Date.now()}`,
+      workflowId,
       args: [{ graceMs }],
     });
+    if (record) await recordHistory(stack.client, workflowId, record);
+    return report;
+  };
 
   it('deletes VMs of unknown or ended jobs after the grace period, and keeps live ones', async () => {
     const liveJob = await stack.createNode({ provider: 'digitalocean', region: cloud.region, plan: cloud.plan });
@@ -62,7 +68,7 @@ describe('orphan sweep', () => {
     expect(young.deleted).toEqual([]);
     expect(young.checked).toBeGreaterThanOrEqual(3);
 
-    const report = await sweep(0);
+    const report = await sweep(0, 'sweep-orphans');
     expect(report.deleted.map((o) => o.vmId).sort()).toEqual([unknown.id, endedVm.id].sort());
     expect(report.deleted.find((o) => o.vmId === unknown.id)?.reason).toMatch(/unknown/);
     expect(report.deleted.find((o) => o.vmId === endedVm.id)?.reason).toMatch(/failed/);
