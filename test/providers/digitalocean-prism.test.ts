@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import type { Server } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -12,6 +11,7 @@ import { buildUserData } from '../../activities/cloud-init.js';
 import { DigitalOceanProvider } from '../../providers/digitalocean/digitalocean-provider.js';
 import { jobTag } from '../../providers/digitalocean/tags.js';
 import { LABEL_JOB, LABEL_MANAGED, LABEL_TENANT, type VmSpec } from '../../providers/types.js';
+import { specFile } from '../support/specs.js';
 
 /**
  * The adapter against Prism serving DigitalOcean's official OpenAPI spec: every request the
@@ -20,9 +20,10 @@ import { LABEL_JOB, LABEL_MANAGED, LABEL_TENANT, type VmSpec } from '../../provi
  * header the adapter never sees, so requests go through a small recording proxy that collects them.
  */
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const specPath = path.resolve(repoRoot, '../shared/specs/digitalocean.openapi.json');
-const haveSpec = fs.existsSync(specPath);
-if (!haveSpec) console.warn(`digitalocean-prism.test: skipped, the spec is not at ${specPath}`);
+const specLookup = specFile('digitalocean.openapi.json');
+const specPath = specLookup.path ?? '';
+const haveSpec = specLookup.path !== undefined;
+if (!haveSpec) console.warn(`digitalocean-prism.test: skipped, no spec at ${specLookup.searched.join(', ')} (set BERTH_SPECS_DIR)`);
 
 const SSH_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIQq/vplrLxHF2l4BAE3Qp597tMC/x4zEQ/wyyR+C+6s berth-test';
 const FIREWALL = 'bb4b2611-3d72-467b-8602-280330ecd65c';

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { HetznerProvider } from '../../providers/hetzner/hetzner-provider.js';
 import { LABEL_JOB, LABEL_MANAGED, ProviderError, type Vm } from '../../providers/types.js';
 import { freePort, stopProcess } from '../../temporal/dev-server.js';
+import { specFile } from '../support/specs.js';
 
 /**
  * The adapter against Prism's mock of the official spec: Prism answers 422 (or 400/401) to any
@@ -14,9 +14,11 @@ import { freePort, stopProcess } from '../../temporal/dev-server.js';
  */
 
 const repoRoot = path.resolve(fileURLToPath(import.meta.url), '../../..');
-const specPath = path.resolve(repoRoot, '../shared/specs/hcloud.openapi.json');
+const spec = specFile('hcloud.openapi.json');
+const specPath = spec.path ?? '';
 const prismBin = path.join(repoRoot, 'node_modules/.bin/prism');
-const haveSpec = fs.existsSync(specPath);
+const haveSpec = spec.path !== undefined;
+if (!haveSpec) console.warn(`hetzner-prism.test: skipped, no spec at ${spec.searched.join(', ')} (set BERTH_SPECS_DIR)`);
 
 const SSH_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJyI3iGMVVK0AhWOpjTMBY+ARMoXnKrzWx8hxMe2mVNh ops@berth';
 
@@ -28,7 +30,7 @@ interface Exchange {
   body?: string;
 }
 
-describe.skipIf(!haveSpec)(haveSpec ? 'HetznerProvider against Prism (hcloud.openapi.json)' : `Hetzner Prism test skipped: no spec at ${specPath}`, () => {
+describe.skipIf(!haveSpec)(haveSpec ? 'HetznerProvider against Prism (hcloud.openapi.json)' : 'Hetzner Prism test skipped: no spec (set BERTH_SPECS_DIR)', () => {
   let prism: ChildProcess;
   let baseUrl: string;
   let provider: HetznerProvider;
