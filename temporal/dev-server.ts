@@ -66,6 +66,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   if (options.dbFile) args.push('--db-filename', options.dbFile);
   if (options.uiPort) args.push('--ui-port', String(options.uiPort));
   else args.push('--headless');
+  // Hand an activity scheduled by a workflow task straight back to the worker that completes the
+  // task, instead of through a poll: one matching round trip less per activity (Temporal Cloud
+  // enables this too).
+  args.push('--dynamic-config-value', 'system.enableActivityEagerExecution=true');
 
   fs.mkdirSync(path.dirname(options.logFile), { recursive: true });
   const log = fs.openSync(options.logFile, 'a');
