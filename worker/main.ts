@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { ConfigError, loadConfig } from '../config/index.js';
@@ -5,6 +6,7 @@ import { createLogger } from '../config/logger.js';
 import { migrate, openDatabase } from '../db/connect.js';
 import { registryFromConfig } from '../providers/from-config.js';
 import { registrationKey } from '../security/key-files.js';
+import { cachedWorkflowBundle } from './bundle-cache.js';
 import { createWorker } from './create-worker.js';
 
 const SDK_LEVELS: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
@@ -25,8 +27,12 @@ async function main(): Promise<void> {
   const db = openDatabase(config);
   await migrate(db);
   const connection = await NativeConnection.connect({ address });
+  const started = performance.now();
+  const bundle = await cachedWorkflowBundle(path.join(config.dataDir, 'cache'));
+  logger.info({ cached: bundle.cached, ms: Math.round(performance.now() - started) }, 'workflow bundle ready');
   const worker = await createWorker({
     connection,
+    workflowBundle: { codePath: bundle.codePath },
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     activities: createActivities({

@@ -1,0 +1,23 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { cachedWorkflowBundle } from '../../worker/bundle-cache.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bundle-'));
+// A bundle of some older workflow code, left by an earlier version.
+fs.writeFileSync(path.join(dir, 'workflow-bundle-0123456789abcdef.js'), '// old');
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+it('bundles the workflows once and reuses the bundle on the next start', async () => {
+  const first = await cachedWorkflowBundle(dir);
+  expect(first.cached).toBe(false);
+  const code = fs.readFileSync(first.codePath, 'utf8');
+  for (const workflow of ['provisionNode', 'decommissionNode', 'sweepOrphans']) expect(code).toContain(workflow);
+  const mtime = fs.statSync(first.codePath).mtimeMs;
+
+  const second = await cachedWorkflowBundle(dir);
+  expect(second).toEqual({ codePath: first.codePath, cached: true });
+  expect(fs.statSync(second.codePath).mtimeMs).toBe(mtime);
+  expect(fs.readdirSync(dir)).toEqual([path.basename(first.codePath)]);
+});
