@@ -118,6 +118,9 @@ async function main(config: Config): Promise<void> {
     'Add a node:',
     `  curl -s -X POST ${apiUrl}/cp/api/v1/cluster/nodes -H "Authorization: Bearer $TOKEN" \\`,
     `       -H 'content-type: application/json' -d '{"provider":"local","region":"local","plan":"local-1"}'`,
+    'Use Hetzner Cloud or DigitalOcean: store a token once (see README, "Real clouds"):',
+    `  curl -s -X POST ${apiUrl}/cp/api/v1/cluster/providers/hetzner/verify -H "Authorization: Bearer $TOKEN" \\`,
+    `       -H 'content-type: application/json' -d '{"token":"<your API token>"}'`,
     '',
   );
   console.log(lines.join('\n'));
