@@ -102,10 +102,6 @@ export function createActivities(deps: ActivityDeps) {
       const token = deriveRegistrationToken(deps.registrationKey, input.tenantId, input.jobId);
       await storeRegistrationToken(db, { jobId: input.jobId, tenantId: input.tenantId, token, ttlMs: input.registrationTtlMs });
 
-      const existing = await providerCall('listing VMs', () => provider.listByJob(input.jobId, { signal }));
-      const adopted = await keepOne(existing);
-      if (adopted) return { vmId: adopted.id, adopted: true };
-
       const name = vmName(input.jobId);
       const userData = buildUserData({
         registerUrl: `${deps.publicUrl}/cp/api/v1/cluster/register`,
@@ -127,6 +123,14 @@ export function createActivities(deps: ActivityDeps) {
         publicIpv4: input.publicIpv4,
         ipv6: input.ipv6,
       };
+      const adopt = async (vm: Vm): Promise<CreateVmResult> => {
+        await providerCall('finishing the VM', () => withHeartbeat(provider.adopt(vm, spec, { signal })));
+        return { vmId: vm.id, adopted: true };
+      };
+
+      const existing = await providerCall('listing VMs', () => provider.listByJob(input.jobId, { signal }));
+      const found = await keepOne(existing);
+      if (found) return adopt(found);
       try {
         const vm = await withHeartbeat(provider.create(spec, { signal }));
         return { vmId: vm.id, adopted: false };
@@ -134,7 +138,7 @@ export function createActivities(deps: ActivityDeps) {
         if (!(err instanceof ProviderError && err.code === 'uniqueness_error')) throw asFailure('creating the VM', err);
         // The name is taken: ours if it carries this job's label (a lost answer), else someone else's.
         const vm = await providerCall('looking up the VM', () => provider.findByName(name, { signal }));
-        if (vm?.labels[LABEL_JOB] === input.jobId) return { vmId: vm.id, adopted: true };
+        if (vm?.labels[LABEL_JOB] === input.jobId) return adopt(vm);
         if (vm) throw ApplicationFailure.nonRetryable(`a VM named ${name} exists and does not belong to this job`, 'uniqueness_error');
         throw ApplicationFailure.retryable(`the name ${name} is taken but no VM has it yet`, 'uniqueness_error');
       }

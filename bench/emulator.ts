@@ -55,6 +55,11 @@ export class EmulatorProvider implements Provider {
     return vm;
   }
 
+  /** Everything is set at create. */
+  async adopt(vm: Vm): Promise<Vm> {
+    return vm;
+  }
+
   async delete(vmId: string): Promise<'deleted' | 'not_found'> {
     return this.vms.delete(vmId) ? 'deleted' : 'not_found';
   }

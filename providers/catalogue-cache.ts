@@ -26,6 +26,7 @@ export class CatalogueCache {
       findByName: (name, options) => provider.findByName(name, options),
       listManaged: (options) => provider.listManaged(options),
       create: (spec, options) => provider.create(spec, options),
+      adopt: (vm, spec, options) => provider.adopt(vm, spec, options),
       delete: (vmId, options) => provider.delete(vmId, options),
     };
   }

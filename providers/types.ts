@@ -71,6 +71,11 @@ export interface Provider {
   listManaged(options?: CallOptions): Promise<Vm[]>;
   /** Creates the VM and returns once the provider reports it running. */
   create(spec: VmSpec, options?: CallOptions): Promise<Vm>;
+  /**
+   * Finishes a VM made by an earlier attempt whose answer was lost: applies what `create` applies
+   * once the VM exists (DigitalOcean's firewall). Safe to repeat.
+   */
+  adopt(vm: Vm, spec: VmSpec, options?: CallOptions): Promise<Vm>;
   /** Not-found counts as done. */
   delete(vmId: string, options?: CallOptions): Promise<'deleted' | 'not_found'>;
 }

@@ -115,6 +115,15 @@ export class DigitalOceanProvider implements Provider {
     return toVm(await this.droplet(id, options));
   }
 
+  async adopt(vm: Vm, spec: VmSpec, options?: CallOptions): Promise<Vm> {
+    if (!spec.firewall) return vm;
+    const id = Number(vm.id);
+    // The lost attempt may have ended before its droplet was up and in the firewall.
+    await this.waitUntil(async () => (await this.droplet(id, options)).status === 'active', id, options);
+    await this.attachFirewall(spec.firewall, id, options);
+    return toVm(await this.droplet(id, options));
+  }
+
   async delete(vmId: string, options?: CallOptions): Promise<'deleted' | 'not_found'> {
     // Droplet ids are positive integers: anything else (another cloud's id) does not exist here.
     if (!/^[1-9][0-9]{0,17}$/.test(vmId)) return 'not_found';

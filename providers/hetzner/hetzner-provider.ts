@@ -135,6 +135,11 @@ export class HetznerProvider implements Provider {
     return { ...toVm(created.server), status: 'running' };
   }
 
+  /** Networks, firewalls and public IPs are part of the create request: nothing is left to apply. */
+  async adopt(vm: Vm): Promise<Vm> {
+    return vm;
+  }
+
   async delete(vmId: string, options?: CallOptions): Promise<'deleted' | 'not_found'> {
     const signal = options?.signal;
     // Not a Hetzner server id (another cloud's, a typo): no such server can exist.

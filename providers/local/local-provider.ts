@@ -114,6 +114,11 @@ export class LocalProvider implements Provider {
     return this.toVm(meta);
   }
 
+  /** Everything is set at create. */
+  async adopt(vm: Vm): Promise<Vm> {
+    return vm;
+  }
+
   async delete(vmId: string): Promise<'deleted' | 'not_found'> {
     const meta = this.readMeta(vmId);
     if (!meta) return 'not_found';

@@ -130,6 +130,17 @@ describe.each(CLOUDS)('$name', (cloud: Cloud) => {
     expect(job.vm_id).toBe(vmsOf(jobId)[0]!.id);
   });
 
+  it('finishes an adopted VM as a create would have (the firewall DigitalOcean attaches afterwards)', async (ctx) => {
+    if (!emu.firewall) return ctx.skip();
+    emu.faults.hangCreateAfterCommit(2_500);
+    const jobId = await stack.createNode(node({ firewall: emu.firewall.id }));
+    jobs.push(jobId);
+    const job = await stack.waitForPhase(jobId, ['ready', 'failed'], 30_000);
+    expect(job.phase).toBe('ready');
+    expect(vmsOf(jobId)).toHaveLength(1);
+    expect(emu.firewall.members()).toContain(job.vm_id);
+  });
+
   it('slows down under a 429 storm but does not fail', async () => {
     emu.faults.rateLimitNext(8, 1);
     const jobId = await stack.createNode(node());

@@ -20,6 +20,8 @@ export interface CloudEmulator {
   /** Requests that created a VM. */
   creates(): number;
   requestCount(): number;
+  /** A firewall VMs can be put in, where the provider attaches firewalls after the create. */
+  firewall?: { id: string; members(): string[] };
   faults: {
     rateLimitNext(n: number, retryAfterSec?: number): void;
     hangCreateAfterCommit(ms: number): void;
@@ -68,6 +70,7 @@ export const CLOUDS: Cloud[] = [
         url: emu.url,
         token: emu.token,
         vms: () => emu.droplets().map((d) => ({ id: String(d.id), name: d.name, jobId: jobOf(d.tags) })),
+        firewall: { id: emu.firewallId, members: () => emu.firewallDropletIds().map(String) },
         creates: () => emu.requests.filter((r) => r.method === 'POST' && r.path === '/v2/droplets').length,
         requestCount: () => emu.requests.length,
         faults: emu.faults,
