@@ -42,7 +42,9 @@ const server = await startDevServer({ binary, logFile: path.join(dataDir, 'tempo
 const connection = await connectTemporal(server.address);
 await ensureSearchAttributes(connection, 'default');
 const client = new Client({ connection });
-const db = openDatabase({ dataDir });
+// The embedded default is SQLite; DATABASE_URL runs the same benchmark on PostgreSQL (an empty database).
+const databaseUrl = process.env.DATABASE_URL;
+const db = openDatabase({ dataDir, databaseUrl });
 await migrate(db);
 await ensureDefaultAdmin(db, dataDir, ADMIN);
 
@@ -61,6 +63,7 @@ const apiPort = await freePort();
 const apiUrl = `http://127.0.0.1:${apiPort}`;
 const api = child('api/main.ts', {
   BERTH_DATA_DIR: dataDir,
+  ...(databaseUrl && { DATABASE_URL: databaseUrl }),
   BERTH_PORT: String(apiPort),
   BERTH_ADMIN_TOKEN: ADMIN,
   BERTH_LOG_LEVEL: 'warn',
@@ -287,6 +290,7 @@ try {
   const results = {
     taken_at: new Date().toISOString(),
     mode: QUICK ? 'quick' : 'full',
+    database: databaseUrl ? 'postgresql' : 'sqlite',
     machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? 'unknown', memory_gb: round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` },
     overhead: overheadResult,
     throughput,
