@@ -3,7 +3,7 @@ import { apiError } from './errors.js';
 
 const AUTH_CODES = new Set(['unauthorized', 'forbidden', 'token_readonly']);
 
-export const isAuthFailure = (err: ProviderError) => AUTH_CODES.has(err.code) || err.status === 401;
+const isAuthFailure = (err: ProviderError) => AUTH_CODES.has(err.code) || err.status === 401;
 
 /**
  * A provider call the API made on the operator's behalf failed: a refused token names the field

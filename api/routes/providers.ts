@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { isCloud, isProviderName } from '../../providers/registry.js';
-import type { Provider, ProviderName } from '../../providers/types.js';
+import type { ProviderName } from '../../providers/types.js';
 import { ProviderError } from '../../providers/types.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { apiError } from '../errors.js';
@@ -25,12 +25,17 @@ function providerParam(c: Context<AppEnv>): ProviderName {
 export function providerRoutes(deps: AppDeps) {
   const { db, providers } = deps;
 
-  /** A token from the X-Provider-Token header (or the older ?token=), else the stored one. */
-  async function catalogueProvider(c: Context<AppEnv>, name: ProviderName, queryToken: string | undefined): Promise<Provider> {
+  /**
+   * A token from the X-Provider-Token header (or the older ?token=), else the stored one; with the
+   * field a refusal names.
+   */
+  async function catalogueProvider(c: Context<AppEnv>, name: ProviderName, queryToken: string | undefined) {
     const header = c.req.header('X-Provider-Token');
     const token = header !== undefined ? parseOr400(tokenSchema, header, 'X-Provider-Token') : queryToken;
-    if (token !== undefined && !providers.isTokenless(name)) return providers.withToken(name, token);
-    return viaProvider(() => providers.forTenant(c.get('tenantId'), name));
+    if (token !== undefined && !providers.isTokenless(name)) {
+      return { provider: providers.withToken(name, token), field: header !== undefined ? 'X-Provider-Token' : 'token' };
+    }
+    return { provider: await viaProvider(() => providers.forTenant(c.get('tenantId'), name), 'provider'), field: 'provider' };
   }
 
   return new Hono<AppEnv>()
@@ -69,14 +74,14 @@ export function providerRoutes(deps: AppDeps) {
     .get('/providers/:name/regions', async (c) => {
       const name = providerParam(c);
       const query = parseOr400(regionsQuery, c.req.query());
-      const provider = await catalogueProvider(c, name, query.token);
-      return c.json({ provider: name, regions: await viaProvider(() => provider.regions(), 'X-Provider-Token') });
+      const { provider, field } = await catalogueProvider(c, name, query.token);
+      return c.json({ provider: name, regions: await viaProvider(() => provider.regions(), field) });
     })
     .get('/providers/:name/plans', async (c) => {
       const name = providerParam(c);
       const query = parseOr400(plansQuery, c.req.query());
-      const provider = await catalogueProvider(c, name, query.token);
-      const plans = await viaProvider(() => provider.plans(query.region), 'X-Provider-Token');
+      const { provider, field } = await catalogueProvider(c, name, query.token);
+      const plans = await viaProvider(() => provider.plans(query.region), field);
       return c.json({ provider: name, region: query.region, indicative: true, note: PRICE_NOTE, plans });
     });
 }

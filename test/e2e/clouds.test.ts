@@ -158,6 +158,9 @@ describe.each(CLOUDS)('$name', (cloud: Cloud) => {
     expect(res.body.error).toMatchObject({ code: 'provider_token_invalid', field: 'provider' });
     expect(JSON.stringify(res.body)).not.toContain('revoked-token-0000');
     expect(emu.creates()).toBe(creates);
+    const regions = await stack.request('GET', `/cp/api/v1/cluster/providers/${cloud.name}/regions`);
+    expect(regions.status).toBe(422);
+    expect(regions.body.error).toMatchObject({ code: 'provider_token_invalid', field: 'provider' });
     await stack.providers.storeToken(stack.tenantId, cloud.name, emu.token);
   });
 
