@@ -22,5 +22,8 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     activities: options.activities,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     shutdownGraceTime: '5s',
+    // Jobs wait minutes for their VMs; keeping every one in memory costs more than replaying the
+    // few dozen events of one that wakes up. (The SDK's default follows the heap limit: ~2,300 here.)
+    maxCachedWorkflows: 1_000,
   });
 }
