@@ -24,6 +24,17 @@ export interface HttpClientOptions {
   backoffMs?: number;
 }
 
+/** What every cloud adapter is built with. */
+export interface CloudProviderOptions {
+  token: string;
+  /** The API root the spec's paths go under; default: the provider's public API. */
+  baseUrl?: string | undefined;
+  /** Client settings; tests shorten timeouts. */
+  http?: Partial<Pick<HttpClientOptions, 'timeoutMs' | 'maxAttempts' | 'maxWaitMs' | 'backoffMs'>> | undefined;
+  /** First wait between polls of an action (default 1 s), growing to 10 s. */
+  pollIntervalMs?: number | undefined;
+}
+
 export interface RequestOptions {
   query?: Record<string, string | number | undefined>;
   body?: unknown;

@@ -4,7 +4,7 @@ import type { Keyring } from '../security/vault.js';
 import { CatalogueCache } from './catalogue-cache.js';
 import { DigitalOceanProvider } from './digitalocean/digitalocean-provider.js';
 import { HetznerProvider } from './hetzner/hetzner-provider.js';
-import type { HttpClientOptions } from './http.js';
+import type { CloudProviderOptions } from './http.js';
 import { LocalProvider } from './local/local-provider.js';
 import { PROVIDER_NAMES, ProviderError, type Provider, type ProviderName } from './types.js';
 
@@ -28,7 +28,7 @@ export interface RegistryOptions {
   /** Base URLs of the cloud APIs (BERTH_HETZNER_API_URL, BERTH_DIGITALOCEAN_API_URL). */
   apiUrls?: Partial<Record<CloudName, string>>;
   /** Client settings for the cloud adapters; tests shorten timeouts. */
-  http?: Partial<Pick<HttpClientOptions, 'timeoutMs' | 'maxAttempts' | 'maxWaitMs' | 'backoffMs'>>;
+  http?: CloudProviderOptions['http'];
   /** Action polling interval of the cloud adapters (tests use a short one). */
   pollIntervalMs?: number;
   /** Replaces implementations by name, token or not (the benchmark's emulator, for one). */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ProviderHttpClient, type HttpClientOptions, type ProviderFault } from '../http.js';
+import { ProviderHttpClient, type CloudProviderOptions, type ProviderFault } from '../http.js';
 import { ProviderError, type CallOptions, type Plan, type Provider, type Region, type Vm, type VmSpec } from '../types.js';
 import type { DoAccount, DoAction, DoDroplet, DoDropletCreate, DoDropletCreated, DoPage, DoRegion, DoSize, DoSshKey } from './api-types.js';
 import { jobTag, labelsToTags, TAG_MANAGED, tagsToLabels } from './tags.js';
@@ -23,14 +23,6 @@ const TAG = /^[A-Za-z0-9_:-]{1,255}$/;
 /** DigitalOcean's 422 for a size or region that cannot take new droplets now ("Size is not available in this region."). */
 const UNAVAILABLE = /\bnot available\b|\bunavailable\b/i;
 
-export interface DigitalOceanProviderOptions {
-  token: string;
-  /** The API root; the spec's paths (/v2/...) go under it. */
-  baseUrl?: string;
-  http?: Partial<Omit<HttpClientOptions, 'provider' | 'baseUrl' | 'token' | 'parseError'>>;
-  /** First wait between polls of a create action (default 1 s), growing to 10 s. */
-  pollIntervalMs?: number;
-}
 
 /**
  * DigitalOcean droplets. There is no idempotency key and names may repeat, so a droplet is found
@@ -42,7 +34,7 @@ export class DigitalOceanProvider implements Provider {
   private readonly http: ProviderHttpClient;
   private readonly pollIntervalMs: number;
 
-  constructor(options: DigitalOceanProviderOptions) {
+  constructor(options: CloudProviderOptions) {
     this.http = new ProviderHttpClient({
       ...options.http,
       provider: 'digitalocean',

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ProviderHttpClient, type HttpClientOptions, type ProviderFault } from '../http.js';
+import { ProviderHttpClient, type CloudProviderOptions, type ProviderFault } from '../http.js';
 import { LABEL_JOB, LABEL_MANAGED, ProviderError, type CallOptions, type Plan, type Provider, type Region, type Vm, type VmSpec } from '../types.js';
 import type {
   HcloudAction,
@@ -29,14 +29,6 @@ const ACTION_DEADLINE_MS = 10 * 60_000;
 /** Codes Hetzner documents as "try again", though their 4xx status reads as final to the HTTP client. */
 const TRANSIENT_CODES = new Set(['conflict', 'locked', 'maintenance', 'unavailable', 'service_error', 'server_error', 'timeout', 'rate_limit_exceeded']);
 
-export interface HetznerProviderOptions {
-  token: string;
-  /** Default https://api.hetzner.cloud/v1; the spec's paths go under it. */
-  baseUrl?: string;
-  http?: Partial<Omit<HttpClientOptions, 'provider' | 'baseUrl' | 'token' | 'parseError'>>;
-  /** First wait between action polls (default 1 s), growing to 10 s. */
-  pollIntervalMs?: number;
-}
 
 /**
  * Hetzner Cloud. A job's VM is found again by its `berth.dev/job` label (a label selector) or
@@ -47,7 +39,7 @@ export class HetznerProvider implements Provider {
   private readonly http: ProviderHttpClient;
   private readonly pollIntervalMs: number;
 
-  constructor(options: HetznerProviderOptions) {
+  constructor(options: CloudProviderOptions) {
     this.http = new ProviderHttpClient({
       ...options.http,
       provider: 'hetzner',
