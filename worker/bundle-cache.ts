@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { bundleWorkflowCode, type WorkflowBundlePath } from '@temporalio/worker';
+import { Runtime, bundleWorkflowCode, type WorkflowBundlePath } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from './create-worker.js';
 
 const WORKFLOWS_DIR = path.dirname(WORKFLOWS_PATH);
@@ -25,7 +25,8 @@ function bundleKey(): string {
 export async function cachedWorkflowBundle(cacheDir: string): Promise<WorkflowBundlePath & { cached: boolean }> {
   const codePath = path.join(cacheDir, `workflow-bundle-${bundleKey()}.js`);
   if (fs.existsSync(codePath)) return { codePath, cached: true };
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH });
+  // Through the runtime's logger, so the bundler's report shows at debug level only.
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: Runtime.instance().logger });
   fs.mkdirSync(cacheDir, { recursive: true });
   // Written under another name first: two workers starting together never read half a bundle.
   const staging = `${codePath}.${process.pid}.tmp`;
