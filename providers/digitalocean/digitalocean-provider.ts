@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ProviderHttpClient, type CloudProviderOptions, type ProviderFault } from '../http.js';
+import { sshKeyFingerprint } from '../ssh-keys.js';
 import { ProviderError, type CallOptions, type Plan, type Provider, type Region, type Vm, type VmSpec } from '../types.js';
 import type { DoAccount, DoAction, DoDroplet, DoDropletCreate, DoDropletCreated, DoPage, DoRegion, DoSize, DoSshKey } from './api-types.js';
 import { jobTag, labelsToTags, TAG_MANAGED, tagsToLabels } from './tags.js';
@@ -216,7 +216,7 @@ export class DigitalOceanProvider implements Provider {
 
   /** The account's key with this public key's fingerprint, uploaded the first time; returns its id. */
   private async ensureSshKey(publicKey: string, options?: CallOptions): Promise<number> {
-    const fingerprint = sshFingerprint(publicKey);
+    const fingerprint = sshKeyFingerprint(publicKey, 'digitalocean');
     const existing = await this.sshKey(fingerprint, options);
     if (existing) return existing.id;
     try {
@@ -297,18 +297,6 @@ async function mapFaults<T>(call: Promise<T>): Promise<T> {
     }
     throw new ProviderError(err.message, 'invalid_input', false, undefined, 422);
   }
-}
-
-/** The MD5 fingerprint DigitalOcean keys are known by, colon-separated hex, from an OpenSSH public key line. */
-export function sshFingerprint(publicKey: string): string {
-  const [type, blob] = publicKey.trim().split(/\s+/);
-  const bytes = blob && /^[A-Za-z0-9+/]+={0,2}$/.test(blob) ? Buffer.from(blob, 'base64') : undefined;
-  // The blob starts with its own key type (uint32 length, then the name), as OpenSSH writes it.
-  const nameLength = bytes && bytes.length > 4 ? bytes.readUInt32BE(0) : -1;
-  if (!type || !bytes || nameLength < 1 || bytes.subarray(4, 4 + nameLength).toString('latin1') !== type) {
-    throw new ProviderError('digitalocean: the SSH key is not an OpenSSH public key line ("<type> <base64> [comment]")', 'invalid_input', false);
-  }
-  return createHash('md5').update(bytes).digest('hex').match(/../g)!.join(':');
 }
 
 function pageNumber(link: string | undefined): number | undefined {

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ProviderHttpClient, type CloudProviderOptions, type ProviderFault } from '../http.js';
+import { sshKeyFingerprint } from '../ssh-keys.js';
 import { LABEL_JOB, LABEL_MANAGED, ProviderError, type CallOptions, type Plan, type Provider, type Region, type Vm, type VmSpec } from '../types.js';
 import type {
   HcloudAction,
@@ -100,7 +100,7 @@ export class HetznerProvider implements Provider {
     const signal = options?.signal;
     // Everything that can be refused locally is, before any request.
     const body = createRequest(spec);
-    const fingerprint = spec.sshKey === undefined ? undefined : sshKeyFingerprint(spec.sshKey);
+    const fingerprint = spec.sshKey === undefined ? undefined : sshKeyFingerprint(spec.sshKey, 'hetzner');
     let created: HcloudCreateServerResponse;
     let failed: HcloudAction | undefined;
     try {
@@ -232,22 +232,6 @@ export function parseHetznerError(body: unknown): ProviderFault | undefined {
   return { code: error.code, message: typeof error.message === 'string' ? error.message : error.code };
 }
 
-/**
- * The MD5 fingerprint of an OpenSSH public key line, as Hetzner shows it
- * ("b7:2f:30:…", the digest of the base64 key blob).
- */
-export function sshKeyFingerprint(publicKey: string): string {
-  const [type, blob] = publicKey.trim().split(/\s+/);
-  const bytes = blob && /^[A-Za-z0-9+/]+={0,2}$/.test(blob) ? Buffer.from(blob, 'base64') : undefined;
-  // The blob starts with its own key type, length-prefixed: a cheap check that this is a key.
-  const named = bytes && bytes.length > 4 ? bytes.subarray(4, 4 + bytes.readUInt32BE(0)).toString('latin1') : undefined;
-  if (!type || !bytes || named !== type) {
-    throw new ProviderError('hetzner: the SSH key is not an OpenSSH public key line ("<type> <base64> [comment]")', 'invalid_input', false);
-  }
-  const hex = createHash('md5').update(bytes).digest('hex');
-  return (hex.match(/../g) ?? []).join(':');
-}
-
 function createRequest(spec: VmSpec): HcloudCreateServerRequest {
   const size = Buffer.byteLength(spec.userData, 'utf8');
   if (size > HETZNER_USER_DATA_MAX_BYTES) {
@@ -316,7 +300,7 @@ async function refined<T>(call: Promise<T>): Promise<T> {
   }
 }
 
-/** Hetzner answers "sold out" with a 403 or 412 the HTTP client would word as a refused token. */
+/** Hetzner's "sold out" and "no capacity" codes, worded with the type and location asked for. */
 function createError(err: unknown, spec: VmSpec): unknown {
   if (!(err instanceof ProviderError)) return err;
   const detail = hetznerMessage(err.message);
@@ -334,5 +318,5 @@ function createError(err: unknown, spec: VmSpec): unknown {
 
 /** Hetzner's own words from a ProviderError message, without the HTTP client's framing. */
 function hetznerMessage(message: string): string {
-  return message.replace(/^hetzner: (the hetzner token was refused: |[A-Z]+ \S+: )/, '');
+  return message.replace(/^hetzner: [A-Z]+ \S+: /, '');
 }

@@ -5,7 +5,8 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildUserData } from '../../activities/cloud-init.js';
-import { DigitalOceanProvider, sshFingerprint } from '../../providers/digitalocean/digitalocean-provider.js';
+import { DigitalOceanProvider } from '../../providers/digitalocean/digitalocean-provider.js';
+import { sshKeyFingerprint } from '../../providers/ssh-keys.js';
 import { jobTag, labelsToTags, tagsToLabels } from '../../providers/digitalocean/tags.js';
 import { LABEL_JOB, LABEL_MANAGED, LABEL_TENANT, ProviderError, type VmSpec } from '../../providers/types.js';
 import { startDigitalOceanEmulator, type DigitalOceanEmulator } from '../emulators/digitalocean.js';
@@ -105,9 +106,9 @@ describe('DigitalOcean tags', () => {
   });
 
   it("computes the MD5 fingerprint ssh-keygen prints, and refuses what is not a public key", () => {
-    expect(sshFingerprint(SSH_KEY)).toBe(SSH_FINGERPRINT);
-    expect(() => sshFingerprint('ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIIQq')).toThrow(ProviderError);
-    expect(() => sshFingerprint('not a key')).toThrow(ProviderError);
+    expect(sshKeyFingerprint(SSH_KEY, 'digitalocean')).toBe(SSH_FINGERPRINT);
+    expect(() => sshKeyFingerprint('ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIIQq', 'digitalocean')).toThrow(ProviderError);
+    expect(() => sshKeyFingerprint('not a key', 'digitalocean')).toThrow(ProviderError);
   });
 });
 

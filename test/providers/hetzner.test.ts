@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildUserData } from '../../activities/cloud-init.js';
-import { HetznerProvider, sshKeyFingerprint } from '../../providers/hetzner/hetzner-provider.js';
+import { HetznerProvider } from '../../providers/hetzner/hetzner-provider.js';
+import { sshKeyFingerprint } from '../../providers/ssh-keys.js';
 import { LABEL_JOB, LABEL_MANAGED, LABEL_TENANT, ProviderError, type VmSpec } from '../../providers/types.js';
 import { startHetznerEmulator, type HetznerEmulator, type HetznerEmulatorOptions } from '../emulators/hetzner.js';
 
@@ -136,8 +137,8 @@ describe('HetznerProvider against the emulator', () => {
     });
 
     it('creates the SSH key once and reuses it by fingerprint', async () => {
-      expect(sshKeyFingerprint(KEY_1)).toBe(KEY_1_MD5);
-      expect(sshKeyFingerprint(KEY_2)).toBe(KEY_2_MD5);
+      expect(sshKeyFingerprint(KEY_1, 'hetzner')).toBe(KEY_1_MD5);
+      expect(sshKeyFingerprint(KEY_2, 'hetzner')).toBe(KEY_2_MD5);
 
       const a = await provider.create(spec({ sshKey: KEY_1 }));
       const b = await provider.create(spec({ sshKey: KEY_1 }));
