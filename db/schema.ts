@@ -46,6 +46,9 @@ export interface JobTable {
   price_cents: ColumnType<number, number | undefined, number>;
   /** 1 while the job counts toward the tenant's cap and budget. */
   holds_slot: ColumnType<number, number | undefined, number>;
+  /** The pool that made this job, and the template version it was made from. */
+  pool: ColumnType<string | null, string | null | undefined, string | null>;
+  template_version: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface JobProgressTable {
@@ -80,6 +83,66 @@ export interface NodeTable {
   facts: string;
   created_at: Timestamp;
   updated_at: Timestamp;
+  pool: ColumnType<string | null, string | null | undefined, string | null>;
+  /** sha256 of the node credential its agent sends with each heartbeat. */
+  agent_token_hash: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The agent's latest report. */
+  last_heartbeat_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
+  cpu: ColumnType<number | null, number | null | undefined, number | null>;
+  memory: ColumnType<number | null, number | null | undefined, number | null>;
+  workloads: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Last heartbeat that reported a workload. */
+  busy_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
+  /** When Berth asked the node to drain, and when the node said it had. */
+  drain_requested_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
+  drained_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
+}
+
+/** A pool's spec; the reconciler changes `desired` with a compare-and-set on `generation`. */
+export interface PoolTable {
+  tenant_id: string;
+  name: string;
+  /** JSON of PoolSpec (placement/pool-spec.ts) without desired and the template. */
+  spec: string;
+  desired: number;
+  template_version: number;
+  generation: ColumnType<number, number | undefined, number>;
+  /** JSON of PoolStatus: conditions, last action, as the reconciler last recorded them. */
+  status: ColumnType<string, string | undefined, string>;
+  deleting_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** Each version of a pool's node template; nodes keep the version they were made from. */
+export interface PoolTemplateTable {
+  tenant_id: string;
+  pool: string;
+  version: number;
+  /** JSON of the template without user_data. */
+  template: string;
+  /** JSON of the catalogue Plan when the version was made (capacity and price). */
+  plan: string;
+  /** The extra cloud-init part; loaded by the create activity, never passed through Temporal. */
+  user_data: string | null;
+  created_at: Timestamp;
+}
+
+export interface PoolEventTable {
+  tenant_id: string;
+  pool: string;
+  seq: number;
+  at: Timestamp;
+  kind: string;
+  reason: string;
+  data: string | null;
+}
+
+/** CPU reports of pool nodes, kept for the longest window a pool may use. */
+export interface NodeSampleTable {
+  node_id: string;
+  at: Timestamp;
+  cpu: number;
 }
 
 /** A tenant's token for one provider, sealed (see security/vault.ts); never stored in clear. */
@@ -104,10 +167,16 @@ export interface Database {
   registration_tokens: RegistrationTokenTable;
   nodes: NodeTable;
   provider_credentials: ProviderCredentialTable;
+  pools: PoolTable;
+  pool_templates: PoolTemplateTable;
+  pool_events: PoolEventTable;
+  node_samples: NodeSampleTable;
 }
 
 export type JobRow = Selectable<JobTable>;
 export type NewJob = Insertable<JobTable>;
 export type NodeRow = Selectable<NodeTable>;
 export type TenantRow = Selectable<TenantTable>;
+export type PoolRow = Selectable<PoolTable>;
+export type PoolEventRow = Selectable<PoolEventTable>;
 export type { Generated };
