@@ -7,8 +7,10 @@ import { LABEL_JOB, LABEL_MANAGED, LABEL_TENANT, ProviderError, type Vm, type Vm
 import { deriveRegistrationToken } from '../security/tokens.js';
 import type { NodeFacts, ProvisionInput } from '../workflows/messages.js';
 import { PHASES, type Phase } from '../workflows/phases.js';
-import { buildUserData } from './cloud-init.js';
+import { buildUserData, USER_DATA_LIMITS, userDataBytes } from './cloud-init.js';
 import { createOrphanActivities } from './orphans.js';
+import { createPoolActivities } from './pools.js';
+import { getTemplate } from '../db/pools.js';
 
 export interface ActivityDeps {
   db: Db;
@@ -17,6 +19,10 @@ export interface ActivityDeps {
   publicUrl: string;
   /** Key registration tokens are derived from; tokens never leave the activity. */
   registrationKey: Buffer;
+  /** Registration window of the jobs pools start (default 30m). */
+  registrationTtlMs?: number | undefined;
+  /** How often node agents report (default 15s). */
+  heartbeatIntervalMs?: number | undefined;
 }
 
 /** The job's request, as the workflow received it. */
@@ -85,6 +91,7 @@ export function createActivities(deps: ActivityDeps) {
 
   return {
     ...createOrphanActivities(deps),
+    ...createPoolActivities(deps),
 
     async verifyProvider(input: { tenantId: string; provider: string }): Promise<void> {
       const provider = await providerFor(input.tenantId, input.provider);
@@ -103,12 +110,26 @@ export function createActivities(deps: ActivityDeps) {
       await storeRegistrationToken(db, { jobId: input.jobId, tenantId: input.tenantId, token, ttlMs: input.registrationTtlMs });
 
       const name = vmName(input.jobId);
-      const userData = buildUserData({
-        registerUrl: `${deps.publicUrl}/cp/api/v1/cluster/register`,
-        token,
-        tenantId: input.tenantId,
-        hostname: input.hostname ?? name,
-      });
+      // A pool's template may add a user-data part and a workload command: loaded here by
+      // reference, so neither passes through Temporal.
+      const template = input.pool ? await getTemplate(db, input.tenantId, input.pool.name, input.pool.templateVersion) : undefined;
+      const userData = buildUserData(
+        {
+          registerUrl: `${deps.publicUrl}/cp/api/v1/cluster/register`,
+          token,
+          tenantId: input.tenantId,
+          hostname: input.hostname ?? name,
+        },
+        {
+          heartbeatIntervalS: Math.round((deps.heartbeatIntervalMs ?? 15_000) / 1000),
+          workloadCommand: template?.template.workload_command,
+          extraUserData: template?.userData ?? undefined,
+        },
+      );
+      const limit = USER_DATA_LIMITS[provider.name];
+      if (userDataBytes(userData) > limit) {
+        throw ApplicationFailure.nonRetryable(`the user-data is ${userDataBytes(userData)} bytes; ${provider.name} accepts at most ${limit}`, 'user_data_too_large');
+      }
       const labels = { ...input.labels, [LABEL_JOB]: input.jobId, [LABEL_TENANT]: input.tenantId, [LABEL_MANAGED]: 'true' };
       const spec: VmSpec = {
         name,
@@ -172,7 +193,15 @@ export function createActivities(deps: ActivityDeps) {
       await revokeRegistrationToken(db, input.jobId);
     },
 
-    async bindNode(input: { jobId: string; tenantId: string; provider: string; vmId: string; nodeId: string; facts: NodeFacts }): Promise<void> {
+    async bindNode(input: {
+      jobId: string;
+      tenantId: string;
+      provider: string;
+      vmId: string;
+      nodeId: string;
+      facts: NodeFacts;
+      pool?: string | undefined;
+    }): Promise<void> {
       const now = new Date().toISOString();
       await db
         .insertInto('nodes')
@@ -188,6 +217,7 @@ export function createActivities(deps: ActivityDeps) {
           facts: JSON.stringify(input.facts),
           created_at: now,
           updated_at: now,
+          pool: input.pool ?? null,
         })
         .onConflict((oc) => oc.column('node_id').doNothing())
         .execute();
@@ -196,7 +226,8 @@ export function createActivities(deps: ActivityDeps) {
     async setNodeStatus(input: { nodeId: string; status: 'ready' | 'decommissioning' | 'decommissioned' }): Promise<void> {
       await db
         .updateTable('nodes')
-        .set({ status: input.status, updated_at: new Date().toISOString() })
+        // A node that is gone keeps no credential its agent could use.
+        .set({ status: input.status, updated_at: new Date().toISOString(), ...(input.status === 'decommissioned' && { agent_token_hash: null }) })
         .where('node_id', '=', input.nodeId)
         .execute();
     },

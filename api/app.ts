@@ -9,9 +9,11 @@ import { apiError, notFoundHandler } from './errors.js';
 import { requestLog } from './request-log.js';
 import { budgetRoutes } from './routes/budget.js';
 import { healthRoutes } from './routes/health.js';
+import { heartbeatRoutes } from './routes/heartbeat.js';
 import { jobRoutes } from './routes/jobs.js';
 import { keyRoutes } from './routes/keys.js';
 import { nodeRoutes } from './routes/nodes.js';
+import { poolRoutes } from './routes/pools.js';
 import { providerRoutes } from './routes/providers.js';
 import { registerRoutes } from './routes/register.js';
 import { tenantRoutes } from './routes/tenants.js';
@@ -42,11 +44,15 @@ export function createApp(deps: AppDeps) {
       onError: () => apiError(413, 'payload_too_large', `the request body is larger than ${MAX_BODY_BYTES} bytes`).getResponse(),
     }),
   );
-  v1.use('*', except(`${API_BASE}/cluster/register`, adminAuth({ db: deps.db })));
+  // Public routes: the VM's registration token and the node agent's credential are their own auth.
+  const publicPaths = [`${API_BASE}/cluster/register`, `${API_BASE}/cluster/nodes/:id/heartbeat`];
+  v1.use('*', except(publicPaths, adminAuth({ db: deps.db })));
   v1.route('/cluster', registerRoutes(deps));
+  v1.route('/cluster', heartbeatRoutes(deps));
   v1.route('/cluster', providerRoutes(deps));
   v1.route('/cluster', nodeRoutes(deps));
   v1.route('/cluster', jobRoutes(deps));
+  v1.route('/cluster', poolRoutes(deps));
   v1.route('/cluster', budgetRoutes(deps));
   v1.route('/keys', keyRoutes(deps));
   v1.route('/tenants', tenantRoutes(deps));

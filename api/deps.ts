@@ -16,8 +16,12 @@ export interface AppDeps {
   deliveryTimeoutMs?: number;
   /** Failed registrations allowed per client address and window (default 20 per 5 minutes). */
   registrationFailureLimit?: { max: number; windowMs: number };
+  /** Failed heartbeat credentials allowed per client address and window (default 20 per 5 minutes). */
+  heartbeatFailureLimit?: { max: number; windowMs: number };
   /** How often the SSE stream looks for phase changes. */
   eventPollMs?: number;
+  /** History length after which a pool's reconciler continues as new (tests lower it). */
+  poolMaxHistoryEvents?: number;
 }
 
 export type AppEnv = { Variables: AuthVariables };

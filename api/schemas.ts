@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LABEL_JOB, LABEL_MANAGED, LABEL_TENANT } from '../providers/types.js';
+import { LABEL_JOB, LABEL_MANAGED, LABEL_POOL, LABEL_TENANT } from '../providers/types.js';
 import { PHASES } from '../workflows/phases.js';
 
 /** An RFC 1123 host label: what every provider accepts as a server name. */
@@ -7,7 +7,7 @@ export const hostnameSchema = z
   .string()
   .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, 'must be a host name of letters, digits and dashes (at most 63)');
 
-const RESERVED_LABELS = new Set([LABEL_JOB, LABEL_TENANT, LABEL_MANAGED]);
+const RESERVED_LABELS = new Set([LABEL_JOB, LABEL_TENANT, LABEL_MANAGED, LABEL_POOL]);
 
 const labelsSchema = z
   .record(

@@ -13,28 +13,33 @@ import { viaProvider } from './provider-errors.js';
 import { berthWorkflowOptions } from './workflow-options.js';
 import type { CreateNodeBody } from './schemas.js';
 
+/** What the catalogue check needs of a node request or a pool's template. */
+type CatalogueRequest = Pick<CreateNodeBody, 'provider' | 'region' | 'plan' | 'public_ipv4' | 'ipv6'>;
+
 /**
  * 422 naming the field when the provider, region or plan does not exist, or no token is stored
- * for a cloud: checked against the provider's (cached) catalogue before anything is made.
+ * for a cloud: checked against the provider's (cached) catalogue before anything is made. Fields
+ * are named under `prefix` (a pool's `template.`).
  */
-export async function checkCatalogue(providers: ProviderRegistry, tenantId: string, body: CreateNodeBody): Promise<Plan> {
+export async function checkCatalogue(providers: ProviderRegistry, tenantId: string, body: CatalogueRequest, prefix = ''): Promise<Plan> {
+  const field = (name: string) => `${prefix}${name}`;
   if (!isProviderName(body.provider)) {
-    throw apiError(422, 'unknown_provider', `unknown provider "${body.provider}"; expected one of ${PROVIDER_NAMES.join(', ')}`, { field: 'provider' });
+    throw apiError(422, 'unknown_provider', `unknown provider "${body.provider}"; expected one of ${PROVIDER_NAMES.join(', ')}`, { field: field('provider') });
   }
   if (body.provider === 'digitalocean' && body.public_ipv4 === false && body.ipv6 === true) {
-    throw apiError(422, 'unsupported_option', 'a droplet without public networking has no public IPv6 either', { field: 'ipv6' });
+    throw apiError(422, 'unsupported_option', 'a droplet without public networking has no public IPv6 either', { field: field('ipv6') });
   }
-  const provider = await viaProvider(() => providers.forTenant(tenantId, body.provider), 'provider');
-  const regions = await viaProvider(() => provider.regions(), 'provider');
+  const provider = await viaProvider(() => providers.forTenant(tenantId, body.provider), field('provider'), field('provider'));
+  const regions = await viaProvider(() => provider.regions(), field('provider'), field('provider'));
   if (!regions.some((r) => r.name === body.region)) {
     const known = regions.map((r) => r.name).join(', ');
-    throw apiError(422, 'unknown_region', `${body.provider} has no region "${body.region}"; expected one of ${known}`, { field: 'region' });
+    throw apiError(422, 'unknown_region', `${body.provider} has no region "${body.region}"; expected one of ${known}`, { field: field('region') });
   }
-  const plans = await viaProvider(() => provider.plans(body.region), 'provider');
+  const plans = await viaProvider(() => provider.plans(body.region), field('provider'), field('provider'));
   const plan = plans.find((p) => p.name === body.plan);
   if (!plan) {
     const known = plans.map((p) => p.name).join(', ');
-    throw apiError(422, 'unknown_plan', `${body.provider} offers no plan "${body.plan}" in ${body.region}; expected one of ${known}`, { field: 'plan' });
+    throw apiError(422, 'unknown_plan', `${body.provider} offers no plan "${body.plan}" in ${body.region}; expected one of ${known}`, { field: field('plan') });
   }
   return plan;
 }

@@ -29,6 +29,7 @@ export function nodeView(row: NodeRow) {
     vm_id: row.vm_id,
     hostname: row.hostname,
     status: row.status,
+    ...(row.pool !== null && { pool: row.pool }),
     created_at: row.created_at,
   };
 }

@@ -51,6 +51,7 @@ export class EmulatorProvider implements Provider {
   async create(spec: VmSpec): Promise<Vm> {
     const vm: Vm = { id: `emu-${randomId(10)}`, name: spec.name, status: 'running', labels: spec.labels };
     this.vms.set(vm.id, vm);
+    // The token is read back from the multi-part user-data. These VMs run no node agent: they never heartbeat.
     this.onCreate({ jobId: spec.labels[LABEL_JOB]!, token: readRegistrationEnv(spec.userData).token, at: performance.now() });
     return vm;
   }

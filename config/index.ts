@@ -23,6 +23,8 @@ export interface Config {
   /** How often the orphan sweep runs, and how old an orphan VM must be before it is deleted. */
   orphanSweepIntervalMs: number;
   orphanGraceMs: number;
+  /** How often a node's agent reports its load (BERTH_HEARTBEAT_INTERVAL). */
+  heartbeatIntervalMs: number;
   temporal: {
     address: string | undefined;
     namespace: string;
@@ -56,7 +58,7 @@ function isHttpUrl(value: string): boolean {
 const MIN_TTL_MS = 1_000;
 const MAX_TTL_MS = 7 * 24 * 3_600_000;
 
-const duration = (name: string, fallback: number, min: number) =>
+const duration = (name: string, fallback: number, min: number, max = Infinity) =>
   z
     .string()
     .optional()
@@ -65,6 +67,10 @@ const duration = (name: string, fallback: number, min: number) =>
       const parsed = parseDuration(v);
       if (parsed === undefined || parsed < min) {
         ctx.addIssue({ code: 'custom', message: `${name} must be a duration of at least ${ms(min)} such as 15m or 1h, got "${v}"` });
+        return z.NEVER;
+      }
+      if (parsed > max) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a duration from ${ms(min)} to ${ms(max)}, got "${v}"` });
         return z.NEVER;
       }
       return parsed;
@@ -124,6 +130,10 @@ const envSchema = z.object({
   BERTH_DIGITALOCEAN_API_URL: httpUrl('BERTH_DIGITALOCEAN_API_URL'),
   BERTH_ORPHAN_SWEEP_INTERVAL: duration('BERTH_ORPHAN_SWEEP_INTERVAL', 15 * 60_000, 60_000),
   BERTH_ORPHAN_GRACE: duration('BERTH_ORPHAN_GRACE', 60 * 60_000, 60_000),
+  // Whole seconds reach the VM's timer; at most 5m, so a dead node is noticed in minutes.
+  BERTH_HEARTBEAT_INTERVAL: duration('BERTH_HEARTBEAT_INTERVAL', 15_000, 1_000, 5 * 60_000).refine((v) => v % 1_000 === 0, {
+    message: 'BERTH_HEARTBEAT_INTERVAL must be whole seconds',
+  }),
   BERTH_LOG_LEVEL: optionalString.pipe(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
   BERTH_TASK_QUEUE: optionalString,
   DATABASE_URL: optionalString,
@@ -154,6 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     digitaloceanApiUrl: e.BERTH_DIGITALOCEAN_API_URL,
     orphanSweepIntervalMs: e.BERTH_ORPHAN_SWEEP_INTERVAL,
     orphanGraceMs: e.BERTH_ORPHAN_GRACE,
+    heartbeatIntervalMs: e.BERTH_HEARTBEAT_INTERVAL,
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE ?? 'default',

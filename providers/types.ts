@@ -5,6 +5,8 @@ export type ProviderName = (typeof PROVIDER_NAMES)[number];
 export const LABEL_JOB = 'berth.dev/job';
 export const LABEL_TENANT = 'berth.dev/tenant';
 export const LABEL_MANAGED = 'berth.dev/managed';
+/** The pool a VM was made for. */
+export const LABEL_POOL = 'berth.dev/pool';
 
 export interface Region {
   name: string;

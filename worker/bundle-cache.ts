@@ -5,15 +5,31 @@ import { createRequire } from 'node:module';
 import { Runtime, bundleWorkflowCode, type WorkflowBundlePath } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from './create-worker.js';
 
-const WORKFLOWS_DIR = path.dirname(WORKFLOWS_PATH);
+// Value imports and re-exports of relative modules; `import type` is erased and bundles nothing.
+const RELATIVE_IMPORT = /^\s*(?:import|export)\s+(?!type\s)(?:[^'"]*?\sfrom\s+)?['"](\.{1,2}\/[^'"]+)['"]/gm;
 
-/** What the bundle is made of: the workflow sources (they import nothing else at run time) and the SDK. */
+/** Every project source file the bundle contains: the workflows and what they import, transitively. */
+export function bundledSources(entry = WORKFLOWS_PATH): string[] {
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const [, spec] of fs.readFileSync(file, 'utf8').matchAll(RELATIVE_IMPORT)) {
+      visit(path.resolve(path.dirname(file), spec!.replace(/\.js$/, '.ts')));
+    }
+  };
+  visit(entry);
+  return [...seen].sort();
+}
+
+/** What the bundle is made of: the project sources it contains and the SDK's version. */
 function bundleKey(): string {
   const hash = createHash('sha256');
   const sdk = createRequire(import.meta.url)('@temporalio/workflow/package.json') as { version: string };
   hash.update(`sdk ${sdk.version}\0`);
-  for (const file of fs.readdirSync(WORKFLOWS_DIR).filter((f) => f.endsWith('.ts')).sort()) {
-    hash.update(`${file}\0`).update(fs.readFileSync(path.join(WORKFLOWS_DIR, file))).update('\0');
+  const root = path.dirname(path.dirname(WORKFLOWS_PATH));
+  for (const file of bundledSources()) {
+    hash.update(`${path.relative(root, file)}\0`).update(fs.readFileSync(file)).update('\0');
   }
   return hash.digest('hex').slice(0, 16);
 }

@@ -40,6 +40,8 @@ async function main(): Promise<void> {
       providers: registryFromConfig(config, db),
       publicUrl: config.publicUrl,
       registrationKey: registrationKey(config.dataDir),
+      registrationTtlMs: config.registrationTtlMs,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
     }),
   });
   // Ctrl-C reaches every process of the terminal's group, then `npm start` sends SIGTERM: stop once.

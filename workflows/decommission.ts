@@ -1,7 +1,7 @@
-import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { getExternalWorkflowHandle, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { retry } from './activity-options.js';
-import type { DecommissionInput } from './messages.js';
+import { poolPokeSignal, poolWorkflowId, type DecommissionInput } from './messages.js';
 
 const { deleteVm, deleteJobVms, revokeRegistrationToken, setNodeStatus } = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
@@ -26,4 +26,11 @@ export async function decommissionNode(input: DecommissionInput): Promise<void> 
   }
   await setNodeStatus({ nodeId, status: 'decommissioned' });
   await record('decommissioned');
+  if (input.pool) {
+    try {
+      await getExternalWorkflowHandle(poolWorkflowId(tenantId, input.pool)).signal(poolPokeSignal);
+    } catch {
+      // The pool is gone: nobody to tell.
+    }
+  }
 }

@@ -2,3 +2,4 @@
 export { provisionNode } from './provision.js';
 export { decommissionNode } from './decommission.js';
 export { sweepOrphans } from './sweep.js';
+export { poolReconciler } from './pool.js';

@@ -4,6 +4,7 @@ import {
   CancellationScope,
   allHandlersFinished,
   condition,
+  getExternalWorkflowHandle,
   isCancellation,
   proxyActivities,
   proxyLocalActivities,
@@ -13,7 +14,16 @@ import {
 import type { Activities } from '../activities/index.js';
 import { retry } from './activity-options.js';
 import { describeFailure, formatDuration } from './describe.js';
-import { registerUpdate, stateQuery, type NodeFacts, type ProvisionInput, type ProvisionResult, type ProvisionState } from './messages.js';
+import {
+  poolPokeSignal,
+  poolWorkflowId,
+  registerUpdate,
+  stateQuery,
+  type NodeFacts,
+  type ProvisionInput,
+  type ProvisionResult,
+  type ProvisionState,
+} from './messages.js';
 import type { Phase } from './phases.js';
 import { SA_PHASE } from './search-attributes.js';
 
@@ -80,6 +90,16 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
     await recordPhase({ jobId: input.jobId, phase, at: new Date().toISOString(), ...details });
   }
 
+  /** A pool's job wakes its pool's reconciler when its node is ready and when the job ends. */
+  async function tellPool(): Promise<void> {
+    if (!input.pool) return;
+    try {
+      await getExternalWorkflowHandle(poolWorkflowId(input.tenantId, input.pool.name)).signal(poolPokeSignal);
+    } catch {
+      // The pool is gone, or its reconciler is not running: it reads the job's state when it runs.
+    }
+  }
+
   const compensations: Compensation[] = [];
   const { jobId, tenantId, provider } = input;
   try {
@@ -103,9 +123,10 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
     await setPhase('registering');
     const nodeId = `node-${jobId}`;
     compensations.unshift({ what: 'unbind the node', run: () => setNodeStatus({ nodeId, status: 'decommissioned' }) });
-    await bindNode({ jobId, tenantId, provider, vmId, nodeId, facts: facts! });
+    await bindNode({ jobId, tenantId, provider, vmId, nodeId, facts: facts!, pool: input.pool?.name });
 
     await setPhase('ready', { nodeId });
+    await tellPool();
     await condition(allHandlersFinished);
     return { jobId, nodeId, vmId };
   } catch (err) {
@@ -122,6 +143,7 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
         }
       }
       await setPhase(cancelled ? 'cancelled' : 'failed', { error: [reason, ...problems].join('; ') });
+      await tellPool();
     });
     ended = true;
     await condition(allHandlersFinished);

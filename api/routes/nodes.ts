@@ -40,7 +40,14 @@ export function nodeRoutes(deps: AppDeps) {
         ? await db.selectFrom('nodes').selectAll().where('node_id', '=', nodeId).where('tenant_id', '=', c.get('tenantId')).executeTakeFirst()
         : undefined;
       if (!node) throw apiError(404, 'node_not_found', `no node ${nodeId}`);
-      const input: DecommissionInput = { nodeId, tenantId: node.tenant_id, jobId: node.job_id, provider: node.provider, vmId: node.vm_id };
+      const input: DecommissionInput = {
+        nodeId,
+        tenantId: node.tenant_id,
+        jobId: node.job_id,
+        provider: node.provider,
+        vmId: node.vm_id,
+        ...(node.pool !== null && { pool: node.pool }),
+      };
       try {
         await deps.temporal.workflow.start<typeof decommissionNode>('decommissionNode', {
           ...berthWorkflowOptions({

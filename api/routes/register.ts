@@ -1,7 +1,9 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono, type Context } from 'hono';
+import { setNodeCredential } from '../../db/node-agent.js';
 import { consumeRegistrationToken, releaseRegistrationToken } from '../../db/registration-tokens.js';
+import { newSecretToken, sha256Hex } from '../../security/tokens.js';
 import { vmName } from '../../activities/index.js';
 import { provisionWorkflowId, registerUpdate, type NodeFacts } from '../../workflows/messages.js';
 import type { AppDeps } from '../deps.js';
@@ -36,13 +38,14 @@ export function registerRoutes(deps: AppDeps) {
 
     const job = await db.selectFrom('jobs').select('hostname').where('job_id', '=', claim.jobId).executeTakeFirst();
     const facts: NodeFacts = { ...extra, hostname: hostname ?? job?.hostname ?? vmName(claim.jobId) };
+    let nodeId: string;
     try {
       // Bounded, so the VM hears back before its own timeout even when no worker is running.
       const handle = deps.temporal.workflow.getHandle(provisionWorkflowId(claim.jobId));
       const result = await deps.temporal.withDeadline(Date.now() + deliveryTimeoutMs, () =>
         handle.executeUpdate(registerUpdate, { args: [facts] }),
       );
-      return c.json({ node_id: result.nodeId, job_id: claim.jobId }, 200);
+      nodeId = result.nodeId;
     } catch (err) {
       // The workflow itself said no (it is not waiting for a VM): the token stays used.
       if (err instanceof WorkflowUpdateFailedError) {
@@ -55,10 +58,18 @@ export function registerRoutes(deps: AppDeps) {
       deps.logger.warn({ err, jobId: claim.jobId }, 'could not deliver a registration to its job; the VM will retry');
       throw apiError(503, 'registration_not_delivered', 'the registration could not be delivered yet; retry later', { headers: { 'Retry-After': '5' } });
     }
+    // The agent's credential is made here and only its hash is stored: it never reaches Temporal,
+    // and a repeated delivery replaces it, so only the latest answer's credential works.
+    const nodeToken = newSecretToken('bnt');
+    if (!(await setNodeCredential(db, { nodeId, tenantId: claim.tenantId, hash: sha256Hex(nodeToken) }))) {
+      throw apiError(409, 'job_not_waiting', 'the job is not waiting for this node: the node is no longer ready');
+    }
+    return c.json({ node_id: nodeId, job_id: claim.jobId, node_token: nodeToken }, 200);
   });
 }
 
-function clientAddress(c: Context): string {
+/** The caller's address, the key of the failure limiters. */
+export function clientAddress(c: Context): string {
   try {
     return getConnInfo(c).remote.address ?? 'unknown';
   } catch {

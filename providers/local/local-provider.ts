@@ -168,6 +168,21 @@ export class LocalProvider implements Provider {
     fs.rmSync(path.join(this.dir(vmId), 'pid'), { force: true });
   }
 
+  /** The load the VM's agent reports from its next heartbeat on (a missing value counts as 0). */
+  setLoad(vmId: string, load: { cpu?: number; memory?: number; workloads?: number }): void {
+    const file = path.join(this.dir(vmId), 'load.json');
+    // Renamed into place, so the agent never reads a half-written file.
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(load));
+    fs.renameSync(`${file}.tmp`, file);
+  }
+
+  /** What the VM's agent last heard from Berth; undefined before it has registered with a node token. */
+  agentState(vmId: string): 'draining' | 'active' | undefined {
+    const state = path.join(this.dir(vmId), 'rootfs', 'etc', 'berth');
+    if (fs.existsSync(path.join(state, 'draining'))) return 'draining';
+    return fs.existsSync(path.join(state, 'node.env')) ? 'active' : undefined;
+  }
+
   /** Every local VM, e.g. to stop them all when `npm start` exits. */
   async all(): Promise<Vm[]> {
     let entries: string[];

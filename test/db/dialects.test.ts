@@ -6,10 +6,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { admitJob, releaseJobSlot, type Refusal } from '../../db/admission.js';
 import type { Db } from '../../db/connect.js';
+import { checkNodeCredential, recordHeartbeat, setNodeCredential } from '../../db/node-agent.js';
 import { consumeRegistrationToken, storeRegistrationToken } from '../../db/registration-tokens.js';
 import { createApiKey, createTenant, getTenant, setBudget } from '../../db/tenants.js';
 import type { Tier } from '../../db/tiers.js';
-import { deriveRegistrationToken, randomId } from '../../security/tokens.js';
+import { deriveRegistrationToken, newSecretToken, randomId, sha256Hex } from '../../security/tokens.js';
 import { freePort } from '../../temporal/dev-server.js';
 import { dialects, type TestDatabase } from '../support/databases.js';
 
@@ -89,6 +90,56 @@ describe.each(dialects())('%s', (_name, open) => {
     await storeRegistrationToken(db, { jobId: 'jobrace1', tenantId: 'default', token, ttlMs: 60_000 });
     const claims = await Promise.all(Array.from({ length: 20 }, () => consumeRegistrationToken(db, token)));
     expect(claims.filter(Boolean)).toHaveLength(1);
+  });
+
+  describe('node agent', () => {
+    async function nodeIn(db: Db, tenantId: string, pool: string | null) {
+      const nodeId = `node-${randomId(8)}`;
+      const now = new Date().toISOString();
+      await db
+        .insertInto('nodes')
+        .values({ node_id: nodeId, tenant_id: tenantId, job_id: null, provider: 'local', vm_id: null, hostname: nodeId, status: 'ready', facts: '{}', created_at: now, updated_at: now, pool })
+        .execute();
+      const credential = newSecretToken('bnt');
+      expect(await setNodeCredential(db, { nodeId, tenantId, hash: sha256Hex(credential) })).toBe(true);
+      return { nodeId, credential };
+    }
+
+    it('checks the credential and records heartbeats, samples and drains', async () => {
+      const { db } = await freshDb();
+      const tenantId = await tenantIn(db, 'enterprise');
+      const { nodeId, credential } = await nodeIn(db, tenantId, 'web');
+      const other = await nodeIn(db, tenantId, null);
+      expect(await checkNodeCredential(db, nodeId, credential)).toEqual({ node_id: nodeId, tenant_id: tenantId, pool: 'web' });
+      expect(await checkNodeCredential(db, nodeId, other.credential)).toBeUndefined();
+
+      const t1 = new Date('2026-11-23T10:00:00.000Z');
+      expect(await recordHeartbeat(db, { nodeId, at: t1, cpu: 0.75, memory: 0.5, workloads: 2 })).toEqual({ state: 'active' });
+      await db.updateTable('nodes').set({ drain_requested_at: '2026-11-23T10:00:05.000Z' }).where('node_id', '=', nodeId).execute();
+      const t2 = new Date('2026-11-23T10:00:15.000Z');
+      expect(await recordHeartbeat(db, { nodeId, at: t2, cpu: 0.25, memory: 0.5, workloads: 0, drained: true })).toEqual({ state: 'drain' });
+      await recordHeartbeat(db, { nodeId, at: new Date('2026-11-23T10:00:30.000Z'), cpu: 0, memory: 0.5, workloads: 0, drained: true });
+      expect(await db.selectFrom('nodes').selectAll().where('node_id', '=', nodeId).executeTakeFirst()).toMatchObject({
+        last_heartbeat_at: '2026-11-23T10:00:30.000Z',
+        cpu: 0,
+        workloads: 0,
+        busy_at: t1.toISOString(),
+        drained_at: t2.toISOString(),
+      });
+      expect(await db.selectFrom('node_samples').select(['at', 'cpu']).where('node_id', '=', nodeId).orderBy('at').execute()).toEqual([
+        { at: t1.toISOString(), cpu: 0.75 },
+        { at: t2.toISOString(), cpu: 0.25 },
+        { at: '2026-11-23T10:00:30.000Z', cpu: 0 },
+      ]);
+
+      // A node without a pool keeps no samples; a node that is no longer ready records nothing.
+      await recordHeartbeat(db, { nodeId: other.nodeId, at: t1, cpu: 0.5, memory: 0.5, workloads: 1 });
+      await db.updateTable('nodes').set({ status: 'decommissioned' }).where('node_id', '=', other.nodeId).execute();
+      expect(await checkNodeCredential(db, other.nodeId, other.credential)).toBeUndefined();
+      expect(await recordHeartbeat(db, { nodeId: other.nodeId, at: t2, cpu: 0.9, memory: 0.9, workloads: 9 })).toBeUndefined();
+      expect(await db.selectFrom('nodes').select(['last_heartbeat_at', 'cpu']).where('node_id', '=', other.nodeId).executeTakeFirst()).toEqual({ last_heartbeat_at: t1.toISOString(), cpu: 0.5 });
+      expect(await db.selectFrom('node_samples').selectAll().where('node_id', '=', other.nodeId).execute()).toEqual([]);
+    });
   });
 
   it('admits exactly 5 of 50 requests spread over two API processes', { timeout: 120_000 }, async () => {

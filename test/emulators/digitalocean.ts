@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { serve } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import type { DoAccount, DoAction, DoDroplet, DoRegion, DoSize, DoSshKey } from '../../providers/digitalocean/api-types.js';
-import { bootFromUserData, type BootMode } from './boot.js';
+import { bootFromUserData, type BootMode, type NodeLoad } from './boot.js';
 
 /**
  * A stateful stand-in for the parts of DigitalOcean API v2 Berth uses, with the spec's shapes and
@@ -52,6 +52,12 @@ export interface DigitalOceanEmulator {
   /** Droplet ids assigned to a firewall (default: the pre-made one). */
   firewallDropletIds(firewallId?: string): number[];
   setAccountStatus(status: DoAccount['status'], message?: string): void;
+  /** The load the droplet's node agent reports from its next heartbeat on (default all 0). */
+  setLoad(dropletId: number | string, load: NodeLoad): void;
+  /** Stops the droplet's heartbeats, leaving it running: a node that became unreachable. */
+  stopAgent(dropletId: number | string): void;
+  /** Deletes the droplet behind Berth's back. */
+  deleteOutOfBand(dropletId: number | string): void;
   faults: {
     /** The next n requests get 429 too_many_requests, with RateLimit-* headers and, if given, Retry-After. */
     rateLimitNext(n: number, retryAfterSec?: number): void;
@@ -127,6 +133,8 @@ export async function startDigitalOceanEmulator(options: DigitalOceanEmulatorOpt
   const maxPerPage = Math.min(options.maxPerPage ?? 200, 200);
   const shutdown = new AbortController();
   const timers = new Set<NodeJS.Timeout>();
+  const agents = new Map<number, AbortController>();
+  const loads = new Map<number, NodeLoad>();
 
   const account: DoAccount = {
     droplet_limit: 25,
@@ -391,13 +399,18 @@ export async function startDigitalOceanEmulator(options: DigitalOceanEmulatorOpt
       action.status = 'completed';
       droplet.status = 'active';
       droplet.networks = networksFor(droplet);
-      if (bootMode === 'register') bootFromUserData(droplet.user_data, shutdown.signal).catch(() => {});
+      if (bootMode !== 'register') return;
+      const agent = new AbortController();
+      agents.set(droplet.id, agent);
+      const signal = AbortSignal.any([shutdown.signal, agent.signal]);
+      bootFromUserData(droplet.user_data, shutdown.signal, { signal, load: () => loads.get(droplet.id) ?? {} }).catch(() => {});
     }, bootDelayMs);
     timers.add(timer);
     return action;
   }
 
   function destroy(id: number): void {
+    agents.get(id)?.abort();
     droplets.delete(id);
     for (const attached of firewalls.values()) attached.delete(id);
   }
@@ -430,6 +443,9 @@ export async function startDigitalOceanEmulator(options: DigitalOceanEmulatorOpt
       account.status = status;
       account.status_message = message;
     },
+    setLoad: (id, load) => loads.set(Number(id), load),
+    stopAgent: (id) => agents.get(Number(id))?.abort(),
+    deleteOutOfBand: (id) => destroy(Number(id)),
     faults: {
       rateLimitNext(n, retryAfterSec) {
         faults.rateLimited = n;

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { bootFromUserData, type BootMode } from './boot.js';
+import { bootFromUserData, type BootMode, type NodeLoad } from './boot.js';
 
 /**
  * A stateful stand-in for the Hetzner Cloud API v1, for the parts Berth uses: locations, server
@@ -80,6 +80,12 @@ export interface HetznerEmulator {
   faults: HetznerFaults;
   servers(): EmulatedServer[];
   sshKeys(): EmulatedSshKey[];
+  /** The load the server's node agent reports from its next heartbeat on (default all 0). */
+  setLoad(serverId: number | string, load: NodeLoad): void;
+  /** Stops the server's heartbeats, leaving it running: a node that became unreachable. */
+  stopAgent(serverId: number | string): void;
+  /** Deletes the server behind Berth's back: no action, it is simply gone. */
+  deleteOutOfBand(serverId: number | string): void;
   close(): Promise<void>;
 }
 
@@ -168,6 +174,8 @@ export async function startHetznerEmulator(options: HetznerEmulatorOptions = {})
   const requests: EmulatorRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const booting = new AbortController();
+  const agents = new Map<number, AbortController>();
+  const loads = new Map<number, NodeLoad>();
   let nextId = 100_001;
   let rateLimited = { count: 0, retryAfterSec: 1 };
   let serverErrors = 0;
@@ -206,7 +214,10 @@ export async function startHetznerEmulator(options: HetznerEmulatorOptions = {})
 
   const boot = (server: EmulatedServer) => {
     if (bootMode !== 'register' || !server.userData) return;
-    bootFromUserData(server.userData, booting.signal).then(
+    const agent = new AbortController();
+    agents.set(server.id, agent);
+    const signal = AbortSignal.any([booting.signal, agent.signal]);
+    bootFromUserData(server.userData, booting.signal, { signal, load: () => loads.get(server.id) ?? {} }).then(
       (status) => (server.boot = status),
       () => (server.boot = 'failed'),
     );
@@ -337,6 +348,7 @@ export async function startHetznerEmulator(options: HetznerEmulatorOptions = {})
   app.delete('/servers/:id', (c) => {
     const server = findServer(c.req.param('id'));
     server.status = 'deleting';
+    agents.get(server.id)?.abort();
     const action = startAction('delete_server', server.id, () => servers.delete(server.id));
     return c.json({ action });
   });
@@ -400,6 +412,12 @@ export async function startHetznerEmulator(options: HetznerEmulatorOptions = {})
     },
     servers: () => [...servers.values()],
     sshKeys: () => [...sshKeys.values()],
+    setLoad: (id, load) => loads.set(Number(id), load),
+    stopAgent: (id) => agents.get(Number(id))?.abort(),
+    deleteOutOfBand: (id) => {
+      agents.get(Number(id))?.abort();
+      servers.delete(Number(id));
+    },
     close: async () => {
       for (const timer of timers) clearTimeout(timer);
       timers.clear();

@@ -33,6 +33,10 @@ export interface StackOptions {
   registry?: Pick<RegistryOptions, 'apiUrls' | 'http' | 'pollIntervalMs'>;
   /** Where the API's and the activities' log lines go (default: nowhere). */
   logger?: Logger;
+  /** How often node agents heartbeat (default 1s, so pool tests run fast). */
+  heartbeatIntervalMs?: number;
+  /** History length after which pool reconcilers continue as new. */
+  poolMaxHistoryEvents?: number;
   /** Replaces some activities, e.g. to make one fail. */
   activities?: (real: Activities) => Partial<Activities>;
 }
@@ -60,14 +64,30 @@ export async function startStack(options: StackOptions = {}) {
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   const registrationTtlMs = options.registrationTtlMs ?? 60_000;
-  const app = createApp({ db, temporal: client, providers, taskQueue, registrationTtlMs, logger, eventPollMs: 50 });
+  const app = createApp({
+    db,
+    temporal: client,
+    providers,
+    taskQueue,
+    registrationTtlMs,
+    logger,
+    eventPollMs: 50,
+    ...(options.poolMaxHistoryEvents !== undefined && { poolMaxHistoryEvents: options.poolMaxHistoryEvents }),
+  });
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
   });
 
   let stopWorker = async () => {};
   if (options.worker !== false) {
-    const real = createActivities({ db, providers, publicUrl, registrationKey: registrationKey(dataDir) });
+    const real = createActivities({
+      db,
+      providers,
+      publicUrl,
+      registrationKey: registrationKey(dataDir),
+      registrationTtlMs,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1_000,
+    });
     const workerConnection = await NativeConnection.connect({ address });
     const worker = await createWorker({
       connection: workerConnection,

@@ -21,3 +21,13 @@ it('bundles the workflows once and reuses the bundle on the next start', async (
   expect(fs.statSync(second.codePath).mtimeMs).toBe(mtime);
   expect(fs.readdirSync(dir)).toEqual([path.basename(first.codePath)]);
 });
+
+it('keys the bundle on every project module the workflows import, not only workflows/', async () => {
+  const { bundledSources } = await import('../../worker/bundle-cache.js');
+  const sources = bundledSources().map((f) => path.relative(process.cwd(), f));
+  expect(sources).toContain('workflows/provision.ts');
+  // The pool reconciler decides with the pure functions of placement/: a change there changes the bundle.
+  expect(sources).toContain('placement/pool-decision.ts');
+  // Activities are imported for their types only and are not in the bundle.
+  expect(sources).not.toContain('activities/index.ts');
+});

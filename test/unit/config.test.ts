@@ -117,6 +117,20 @@ describe('loadConfig errors', () => {
   });
 });
 
+describe('BERTH_HEARTBEAT_INTERVAL', () => {
+  it('defaults to 15s and accepts 1s to 5m', () => {
+    expect(loadConfig({}).heartbeatIntervalMs).toBe(15_000);
+    expect(loadConfig({ BERTH_HEARTBEAT_INTERVAL: '' }).heartbeatIntervalMs).toBe(15_000);
+    expect(loadConfig({ BERTH_HEARTBEAT_INTERVAL: '1s' }).heartbeatIntervalMs).toBe(1_000);
+    expect(loadConfig({ BERTH_HEARTBEAT_INTERVAL: '30s' }).heartbeatIntervalMs).toBe(30_000);
+    expect(loadConfig({ BERTH_HEARTBEAT_INTERVAL: '5m' }).heartbeatIntervalMs).toBe(300_000);
+  });
+
+  it.each(['500ms', '1500ms', '6m', 'often', '0s'])('rejects %s with a message naming the variable', (value) => {
+    expect(configError({ BERTH_HEARTBEAT_INTERVAL: value }).message).toMatch(/^\s*BERTH_HEARTBEAT_INTERVAL: /m);
+  });
+});
+
 describe('parseDuration', () => {
   it.each([
     ['5s', 5_000],

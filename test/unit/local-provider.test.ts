@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -172,5 +174,163 @@ describe('LocalProvider', { timeout: 15_000 }, () => {
     const vm = await provider.create(spec());
     expect(vm.name).toBe('berth-job1');
     expect((await provider.findByName('berth-job1'))?.id).toBe(vm.id);
+  });
+});
+
+describe('LocalProvider node agent', { timeout: 15_000 }, () => {
+  const NODE_TOKEN = `bnt_${'x'.repeat(43)}`;
+  interface Heartbeat {
+    nodeId: string;
+    authorization: string | undefined;
+    body: string;
+    at: number;
+  }
+  const registrations: string[] = [];
+  const heartbeats: Heartbeat[] = [];
+  let state = 'active';
+  let server: http.Server;
+  let registerUrl: string;
+
+  // Berth's register and heartbeat routes, as far as a VM sees them.
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        const heartbeat = /^\/cp\/api\/v1\/cluster\/nodes\/([a-z0-9-]+)\/heartbeat$/.exec(req.url ?? '');
+        let answer: unknown = {};
+        if (req.url === '/cp/api/v1/cluster/register') {
+          const { hostname } = JSON.parse(body) as { hostname: string };
+          registrations.push(body);
+          // job3 gets the answer of an API without node tokens.
+          answer = { node_id: `node-${hostname}`, job_id: hostname, ...(hostname !== 'job3' && { node_token: NODE_TOKEN }) };
+        } else if (heartbeat) {
+          heartbeats.push({ nodeId: heartbeat[1]!, authorization: req.headers.authorization, body, at: Date.now() });
+          answer = { state };
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    registerUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/cp/api/v1/cluster/register`;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  afterEach(() => {
+    registrations.length = 0;
+    heartbeats.length = 0;
+    state = 'active';
+  });
+
+  const agentSpec = (job: string, extraUserData?: string) =>
+    spec({
+      name: `berth-${job}`,
+      labels: { 'berth.dev/job': job },
+      userData: buildUserData(
+        { registerUrl, token: `brt_${job}_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcd`, tenantId: 'tenant-a', hostname: job },
+        { heartbeatIntervalS: 1, extraUserData },
+      ),
+    });
+  const of = (nodeId: string) => heartbeats.filter((h) => h.nodeId === nodeId);
+
+  it('registers, heartbeats the load set by setLoad every interval, drains, runs no operator code, and stops when off', async () => {
+    const marker = path.join(dataDir, 'operator-code-ran');
+    const vm = await provider.create(agentSpec('job1', `#!/bin/sh\ntouch ${marker}\n`));
+    provider.setLoad(vm.id, { cpu: 0.9, workloads: 3 });
+    const dir = path.join(dataDir, 'local-vms', vm.id);
+
+    expect(await waitFor(() => of('node-job1').length >= 3, 10_000)).toBe(true);
+    expect(registrations.map((r) => JSON.parse(r) as unknown)).toEqual([
+      { token: 'brt_job1_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcd', hostname: 'job1' },
+    ]);
+    const beats = of('node-job1');
+    for (const beat of beats) {
+      expect(beat.authorization).toBe(`Bearer ${NODE_TOKEN}`);
+      expect(beat.body).toBe('{"cpu":0.900,"memory":0.000,"workloads":3}');
+    }
+    const gap = beats[2]!.at - beats[1]!.at;
+    expect(gap).toBeGreaterThanOrEqual(800);
+    expect(gap).toBeLessThan(3_000);
+    expect(provider.agentState(vm.id)).toBe('active');
+
+    // The operator's part is where cloud-init would put it, and did not run on this host.
+    const part = path.join(dir, 'rootfs/var/lib/cloud/instance/scripts/part-003');
+    expect(fs.readFileSync(part, 'utf8')).toBe(`#!/bin/sh\ntouch ${marker}\n`);
+    expect(fs.existsSync(marker)).toBe(false);
+    const console = fs.readFileSync(path.join(dir, 'console.log'), 'utf8');
+    expect(console).toMatch(/user-data part 3 \(text\/x-shellscript, \d+ bytes\) not run: the local provider does not run operator code on this host/);
+    expect(console).toContain('berth-register.sh (run), part-003 (not run)');
+    expect(console).not.toContain(NODE_TOKEN);
+
+    state = 'drain';
+    expect(await waitFor(() => provider.agentState(vm.id) === 'draining', 5_000)).toBe(true);
+    expect(await waitFor(() => of('node-job1').some((h) => h.body.includes('"drained":true')), 5_000)).toBe(true);
+
+    provider.powerOff(vm.id);
+    await sleep(300);
+    const seen = of('node-job1').length;
+    await sleep(2_500);
+    expect(of('node-job1').length).toBe(seen);
+
+    // Powered on again: the agent comes back, cloud-init does not run a second time.
+    provider.powerOn(vm.id);
+    expect(await waitFor(() => of('node-job1').length > seen, 5_000)).toBe(true);
+    expect(registrations).toHaveLength(1);
+  });
+
+  it('stops heartbeating when its folder is removed behind Berth\'s back', async () => {
+    const vm = await provider.create(agentSpec('job2'));
+    const dir = path.join(dataDir, 'local-vms', vm.id);
+    expect(await waitFor(() => of('node-job2').length >= 1, 10_000)).toBe(true);
+    expect(of('node-job2')[0]!.body).toBe('{"cpu":0.000,"memory":0.000,"workloads":0}');
+    const pid = Number(fs.readFileSync(path.join(dir, 'pid'), 'utf8'));
+
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(path.join(dataDir, 'local-vms', '.names', 'berth-job2'), { force: true });
+    await sleep(1_500);
+    const seen = of('node-job2').length;
+    await sleep(2_500);
+    expect(of('node-job2').length).toBe(seen);
+    // Nothing of the VM is left running.
+    expect(await waitFor(() => !groupAlive(pid), 3_000)).toBe(true);
+  });
+
+  it('starts no agent when the answer has no node token, and keeps the VM up', async () => {
+    // An operator's cloud-config may write its own files, but not Berth's, and its runcmd does not run.
+    const operator = [
+      '#cloud-config',
+      'write_files:',
+      '  - path: etc/berth/node.env',
+      '    content: "BERTH_AGENT_INTERVAL=1"',
+      '  - path: /opt/app.conf',
+      '    content: "hello"',
+      'runcmd:',
+      `  - [touch, ${path.join(dataDir, 'runcmd-ran')}]`,
+      '',
+    ].join('\n');
+    const vm = await provider.create(
+      spec({
+        name: 'berth-job3',
+        labels: { 'berth.dev/job': 'job3' },
+        userData: buildUserData({ registerUrl, token: 'brt_job3_x', tenantId: 't', hostname: 'job3' }, { extraUserData: operator }),
+      }),
+    );
+    const dir = path.join(dataDir, 'local-vms', vm.id);
+    expect(await waitFor(() => fs.existsSync(path.join(dir, 'boot-finished')), 10_000)).toBe(true);
+    expect(provider.agentState(vm.id)).toBeUndefined();
+    const console = fs.readFileSync(path.join(dir, 'console.log'), 'utf8');
+    expect(console).toContain('the answer has no node token');
+    expect(console).toContain("write_files: etc/berth/node.env refused: the path is Berth's");
+    expect(console).toMatch(/user-data part 3 \(text\/cloud-config runcmd, \d+ bytes\) not run/);
+    expect(fs.existsSync(path.join(dir, 'rootfs/etc/berth/node.env'))).toBe(false);
+    expect(fs.readFileSync(path.join(dir, 'rootfs/opt/app.conf'), 'utf8')).toBe('hello');
+    expect(fs.existsSync(path.join(dataDir, 'runcmd-ran'))).toBe(false);
+    await sleep(500);
+    expect((await provider.get(vm.id))?.status).toBe('running');
+    expect(heartbeats).toEqual([]);
   });
 });

@@ -1,0 +1,201 @@
+import {
+  ParentClosePolicy,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
+  setHandler,
+  startChild,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { Activities } from '../activities/index.js';
+import { decide, type Decision, type Removal } from '../placement/pool-decision.js';
+import type { Condition, Member } from '../placement/pool-spec.js';
+import { retry } from './activity-options.js';
+import { decommissionNode } from './decommission.js';
+import {
+  decommissionWorkflowId,
+  poolPokeSignal,
+  poolStateQuery,
+  provisionWorkflowId,
+  type PoolMemory,
+  type PoolWorkflowInput,
+} from './messages.js';
+import { provisionNode } from './provision.js';
+import { SA_PHASE, SA_POOL, SA_PROVIDER, SA_TENANT } from './search-attributes.js';
+
+const { setPoolDesired, recordPoolEvents, requestDrain, admitPoolNode, finishPoolDeletion } = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry,
+});
+// Read-only, so a local activity: one marker in the history instead of three events per pass.
+const { readPool } = proxyLocalActivities<Activities>({ startToCloseTimeout: '1m', retry });
+
+const DEFAULT_MAX_HISTORY_EVENTS = 2_000;
+
+type RecordedEvent = { seq: number; at: string; kind: string; reason: string };
+
+/**
+ * One pool's reconciler: reads the pool's numbers, decides with a pure function, acts by starting
+ * provision and decommission workflows (abandoned on close, so neither a continue-as-new nor a
+ * crash of this workflow touches a node's job), records why, and sleeps until the evaluation
+ * interval passes or something changes. It ends when a deleted pool has no member left.
+ */
+export async function poolReconciler(input: PoolWorkflowInput): Promise<void> {
+  const { tenantId, name } = input;
+  const memory: PoolMemory = input.memory ?? { eventSeq: 0, status: { conditions: [] }, removing: [], passes: 0 };
+  let poked = true;
+  let summary = `pool ${name}: starting`;
+  setHandler(poolPokeSignal, () => {
+    poked = true;
+  });
+  setHandler(poolStateQuery, () => ({ passes: memory.passes, status: memory.status, summary }));
+
+  const pending: RecordedEvent[] = [];
+  const note = (kind: string, reason: string, at: number) => {
+    memory.eventSeq += 1;
+    pending.push({ seq: memory.eventSeq, at: new Date(at).toISOString(), kind, reason });
+    memory.status.lastAction = { at: new Date(at).toISOString(), kind, reason };
+  };
+
+  for (;;) {
+    poked = false;
+    const view = await readPool({ tenantId, name });
+    if (!view) return; // deleted, or never created
+    memory.passes += 1;
+
+    // Changes made through the API since the last pass.
+    if (memory.seen && memory.seen.desired !== view.desired) note('desired', `desired set to ${view.desired} (was ${memory.seen.desired})`, view.now);
+    if (memory.seen && memory.seen.templateVersion !== view.templateVersion) {
+      note('template', `template v${view.templateVersion} applies to the nodes made from now on`, view.now);
+    }
+    const decision = decide({ ...view, lastScaleAt: memory.lastScaleAt });
+    let generation = view.generation;
+    if (decision.desired !== view.desired && !view.deleting) {
+      if (!(await setPoolDesired({ tenantId, name, generation, desired: decision.desired }))) {
+        // The operator changed the spec meanwhile: decide again on the new one.
+        memory.seen = undefined;
+        continue;
+      }
+      generation += 1;
+    }
+    memory.seen = { desired: decision.desired, generation, templateVersion: view.templateVersion };
+    if (decision.scaled) memory.lastScaleAt = view.now;
+    for (const event of decision.events) note(event.kind, event.reason, view.now);
+
+    const present = new Set(view.members.map((m) => m.jobId));
+    memory.removing = memory.removing.filter((jobId) => present.has(jobId));
+    await drainNodes(decision.drain, view.now);
+    await removeMembers(decision.remove, view.now, view.members);
+    const blocked = await addNodes(decision, view.templateVersion, view.now);
+
+    const conditions = [...decision.conditions, ...(blocked ? [blocked] : [])];
+    noteConditionChanges(memory.status.conditions, conditions, view.now);
+    memory.status = { ...memory.status, conditions };
+    if (pending.length > 0) {
+      await recordPoolEvents({ tenantId, name, events: pending.splice(0), status: memory.status });
+    }
+
+    const c = decision.counts;
+    summary = view.deleting
+      ? `pool ${name}: deleting, ${view.members.length} node${view.members.length === 1 ? '' : 's'} left`
+      : `pool ${name}: ${c.ready} of ${decision.desired} ready, desired ${decision.desired} (min ${view.min}, max ${view.max})` +
+        (conditions.length > 0 ? `; ${conditions.map((x) => x.type).join(', ')}` : '');
+    setCurrentDetails(summary);
+
+    if (view.deleting && view.members.length === 0) {
+      await finishPoolDeletion({ tenantId, name });
+      return;
+    }
+    const info = workflowInfo();
+    if (info.continueAsNewSuggested || info.historyLength > (input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS)) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof poolReconciler>({ ...input, memory });
+    }
+    await condition(() => poked, view.spec.evaluationIntervalMs);
+  }
+
+  async function drainNodes(drains: Removal[], now: number): Promise<void> {
+    if (drains.length === 0) return;
+    await requestDrain({ tenantId, nodeIds: drains.map((d) => d.nodeId!) });
+    for (const d of drains) note('drain', `${d.nodeId}: ${d.reason}`, now);
+  }
+
+  async function removeMembers(removals: Removal[], now: number, members: Member[]): Promise<void> {
+    for (const removal of removals) {
+      if (memory.removing.includes(removal.jobId)) continue;
+      memory.removing.push(removal.jobId);
+      const member = members.find((m) => m.jobId === removal.jobId);
+      if (!removal.nodeId || !member?.node) {
+        note('cancel', `job ${removal.jobId}: ${removal.reason}`, now);
+        try {
+          await getExternalWorkflowHandle(provisionWorkflowId(removal.jobId)).cancel();
+        } catch {
+          // Already ended: nothing to cancel.
+        }
+        continue;
+      }
+      note('remove', `${removal.nodeId}: ${removal.reason}`, now);
+      try {
+        await startChild(decommissionNode, {
+          workflowId: decommissionWorkflowId(removal.nodeId),
+          args: [{ nodeId: removal.nodeId, tenantId, jobId: removal.jobId, provider: member.node.provider, vmId: member.node.vmId, pool: name }],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          typedSearchAttributes: [
+            { key: SA_TENANT, value: tenantId },
+            { key: SA_PROVIDER, value: member.node.provider },
+            { key: SA_PHASE, value: 'decommissioning' },
+            { key: SA_POOL, value: name },
+          ],
+          staticSummary: `decommission ${removal.nodeId} of pool ${name}: ${removal.reason}`,
+        });
+      } catch (err) {
+        // Someone (DELETE /nodes/{id}) is already tearing it down.
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      }
+    }
+  }
+
+  /** Starts the decision's new nodes one by one; a refused admission stops there and says why. */
+  async function addNodes(decision: Decision, templateVersion: number, now: number): Promise<Condition | undefined> {
+    if (decision.add === 0) return undefined;
+    let started = 0;
+    let refusal: Condition | undefined;
+    for (let i = 0; i < decision.add; i++) {
+      const jobId = uuid4().replace(/-/g, '').slice(0, 16);
+      const admission = await admitPoolNode({ tenantId, pool: name, jobId, templateVersion });
+      if (!admission.admitted) {
+        refusal = { type: 'ScaleOutBlocked', reason: admission.code, message: admission.message };
+        break;
+      }
+      await startChild(provisionNode, {
+        workflowId: provisionWorkflowId(jobId),
+        args: [admission.input],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        typedSearchAttributes: [
+          { key: SA_TENANT, value: tenantId },
+          { key: SA_PROVIDER, value: admission.input.provider },
+          { key: SA_PHASE, value: 'queued' },
+          { key: SA_POOL, value: name },
+        ],
+        staticSummary: admission.summary,
+      });
+      started += 1;
+    }
+    if (started > 0) note('add', `${started} node${started === 1 ? '' : 's'} (${decision.addReason})`, now);
+    return refusal;
+  }
+
+  function noteConditionChanges(before: Condition[], after: Condition[], now: number): void {
+    const key = (c: Condition) => `${c.type}:${c.reason}`;
+    for (const c of after) if (!before.some((b) => key(b) === key(c))) note('condition', `${c.type}: ${c.reason}: ${c.message}`, now);
+    for (const c of before) if (!after.some((a) => a.type === c.type)) note('resolved', `${c.type} cleared`, now);
+  }
+}
