@@ -3,18 +3,29 @@
 // write to each VM's load.json.
 import fs from 'node:fs';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseUserDataParts } from '../../activities/cloud-init.js';
 import { createApiKey, createTenant, getTenant } from '../../db/tenants.js';
 import { poolWorkflowId } from '../../workflows/messages.js';
 import { recordHistory } from '../support/histories.js';
 import { POOLS, poolBody, poolHelpers } from '../support/pools.js';
-import { historyText, startStack, type Stack } from '../support/stack.js';
+import { ADMIN_TOKEN, historyText, startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
 let pools: ReturnType<typeof poolHelpers>;
+/** Every line the API logged, to look for secrets in. */
+const logLines: string[] = [];
 beforeAll(async () => {
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      logLines.push(String(chunk));
+      done();
+    },
+  });
   // Reconcilers continue as new every few passes here, so every test also crosses continue-as-new.
-  stack = await startStack({ registrationTtlMs: 60_000, poolMaxHistoryEvents: 150 });
+  stack = await startStack({ registrationTtlMs: 60_000, poolMaxHistoryEvents: 150, logger: pino({ level: 'debug' }, sink) });
   pools = poolHelpers(stack);
 });
 afterAll(async () => {
@@ -189,9 +200,8 @@ describe('decisions', () => {
     // As if deleted in the cloud console: the VM's folder is removed, its process stops.
     stack.local.powerOff(gone!);
     fs.rmSync(path.join(stack.local.vmsDir, gone!), { recursive: true, force: true });
-    await pools.waitFor('lost', (p) => p.nodes.unhealthy === 1, 30_000);
-    await pools.waitFor('lost', (p) => p.nodes.ready === 2 && p.nodes.unhealthy === 0, 90_000);
-    expect(await poolVms('lost')).not.toContain(gone);
+    await expect.poll(async () => (await poolVms('lost')).includes(gone!), { timeout: 60_000 }).toBe(false);
+    await pools.waitFor('lost', (p) => p.nodes.ready === 2 && p.nodes.unhealthy === 0, 60_000);
     const reasons = (await pools.events('lost')).map((e) => e.reason);
     expect(reasons).toContainEqual(expect.stringContaining('its VM no longer exists at the provider'));
     await pools.remove('lost');
@@ -227,6 +237,11 @@ describe('the node credential', () => {
     for (const id of [poolWorkflowId(stack.tenantId, 'quiet'), `provision-${node!.job_id}`]) {
       expect(await historyText(stack.client, id)).not.toContain(credential);
     }
+    expect(logLines.length).toBeGreaterThan(10);
+    expect(logLines.join('')).not.toContain(credential);
+    for (const route of ['/cp/api/v1/cluster/nodes', `${POOLS}/quiet`, `/cp/api/v1/cluster/jobs/${node!.job_id}`]) {
+      expect(JSON.stringify((await stack.request('GET', route)).body)).not.toContain(credential);
+    }
     // The first run handed over to a new one, with what it remembered.
     await expect.poll(async () => (await handle.describe()).runId, { timeout: 60_000 }).not.toBe(firstRun);
     const passes = (await handle.query<{ passes: number }>('pool')).passes;
@@ -234,5 +249,60 @@ describe('the node credential', () => {
     await recordHistory(stack.client, poolWorkflowId(stack.tenantId, 'quiet'), 'pool-continued-as-new', firstRun);
     await pools.remove('quiet');
     await recordHistory(stack.client, poolWorkflowId(stack.tenantId, 'quiet'), 'pool-deleted');
+    await recordHistory(stack.client, `provision-${node!.job_id}`, 'provision-pool-node');
+    await recordHistory(stack.client, `decommission-${node!.node_id}`, 'decommission-pool-node');
+  });
+});
+
+describe('templates', () => {
+  it('applies a new template to new nodes only, adds user_data as its own part, streams decisions, and scales in the old template first', { timeout: 150_000 }, async () => {
+    const userData = '#!/bin/sh\necho "joining the cluster"\n';
+    await pools.create(poolBody('tmpl', { min: 1, max: 3, template: { provider: 'local', region: 'local', plan: 'local-1', user_data: userData } }));
+    // The decision stream, read from the start until the pool is gone.
+    const stream = await fetch(`${stack.publicUrl}${POOLS}/tmpl/events`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(stream.headers.get('content-type')).toContain('text/event-stream');
+    const streamed = stream.text();
+
+    let pool = await pools.waitFor('tmpl', (p) => p.nodes.ready === 1);
+    expect(pool.template.user_data).toEqual({ bytes: Buffer.byteLength(userData), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(JSON.stringify(pool)).not.toContain('joining the cluster');
+    const [v1] = await pools.nodes('tmpl');
+    const vmDir = path.join(stack.local.vmsDir, v1!.vm_id!);
+    const parts = parseUserDataParts(fs.readFileSync(path.join(vmDir, 'user-data'), 'utf8'));
+    expect(parts.map((p) => p.contentType)).toEqual(['text/cloud-config', 'text/x-shellscript', 'text/x-shellscript']);
+    expect(parts[2]!.body).toBe(userData);
+    // The local provider keeps operator code off this host: written, logged, not run.
+    await expect.poll(() => fs.readFileSync(path.join(vmDir, 'console.log'), 'utf8'), { timeout: 10_000 }).toMatch(/part 3 \(text\/x-shellscript, \d+ bytes\) not run: the local provider does not run operator code/);
+
+    const patched = await pools.request('PATCH', `${POOLS}/tmpl`, { template: { plan: 'local-2' }, desired: 2 });
+    expect(patched.status).toBe(200);
+    expect(patched.body).toMatchObject({ template_version: 2, template: { plan: 'local-2' }, desired: 2 });
+    pool = await pools.waitFor('tmpl', (p) => p.nodes.ready === 2);
+    expect(pool.capacity).toMatchObject({ vcpu: 3, memory_mb: 1536 });
+    const jobs = (await stack.request('GET', '/cp/api/v1/cluster/jobs')).body.jobs as Array<{ job_id: string; plan: string }>;
+    const v2 = (await pools.nodes('tmpl')).find((n) => n.node_id !== v1!.node_id)!;
+    expect(jobs.find((j) => j.job_id === v2.job_id)!.plan).toBe('local-2');
+    expect(jobs.find((j) => j.job_id === v1!.job_id)!.plan).toBe('local-1');
+
+    // Both busy: scaling in picks the node made from the older template, drained first.
+    setLoad([v1!.vm_id!, v2.vm_id!], { workloads: 1 });
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect((await pools.request('PATCH', `${POOLS}/tmpl`, { desired: 1 })).status).toBe(200);
+    await pools.waitFor('tmpl', (p) => p.nodes.ready === 1 && p.nodes.draining === 0);
+    expect((await pools.nodes('tmpl')).map((n) => n.node_id)).toEqual([v2.node_id]);
+    const drain = (await pools.events('tmpl')).find((e) => e.kind === 'drain')!;
+    expect(drain.reason).toBe(`${v1!.node_id}: scale in (desired 1): template v1`);
+
+    await pools.remove('tmpl');
+    const events = (await streamed)
+      .split('\n\n')
+      .filter((block) => block.includes('event:'))
+      .map((block) => ({ event: /event: (\S+)/.exec(block)![1], data: JSON.parse(/data: (.*)/.exec(block)![1]!) }));
+    const kinds = events.filter((e) => e.event === 'decision').map((e) => e.data.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['add', 'desired', 'template', 'drain', 'remove']));
+    expect(events.at(-1)!.event).toBe('deleted');
+    // In order, numbered, as recorded.
+    const seqs = events.filter((e) => e.event === 'decision').map((e) => e.data.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
   });
 });
