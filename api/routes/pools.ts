@@ -19,6 +19,8 @@ import { jsonBody } from '../validate.js';
 const KEEPALIVE_MS = 15_000;
 /** How long a create waits for the reconciler of a deleted pool of the same name to finish. */
 const NAME_RELEASE_WAIT_MS = 5_000;
+/** How long a request waits for Temporal before it answers anyway. */
+const TEMPORAL_DEADLINE_MS = 5_000;
 
 export function poolRoutes(deps: AppDeps) {
   const { db } = deps;
@@ -57,11 +59,13 @@ export function poolRoutes(deps: AppDeps) {
   /** Wakes the reconciler, starting it again if it is not running (e.g. terminated by hand). */
   async function poke(tenantId: string, name: string): Promise<void> {
     try {
-      await deps.temporal.workflow.signalWithStart<typeof poolReconciler, []>('poolReconciler', {
-        ...reconcilerOptions(tenantId, name),
-        signal: poolPokeSignal,
-        signalArgs: [],
-      });
+      await deps.temporal.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, () =>
+        deps.temporal.workflow.signalWithStart<typeof poolReconciler, []>('poolReconciler', {
+          ...reconcilerOptions(tenantId, name),
+          signal: poolPokeSignal,
+          signalArgs: [],
+        }),
+      );
     } catch (err) {
       // The change is stored; the reconciler's next timer pass applies it.
       deps.logger.warn({ err, pool: name, tenantId }, 'could not wake the pool reconciler');
@@ -114,7 +118,10 @@ export function poolRoutes(deps: AppDeps) {
       const deadline = Date.now() + NAME_RELEASE_WAIT_MS;
       for (;;) {
         try {
-          await deps.temporal.workflow.start<typeof poolReconciler>('poolReconciler', { ...reconcilerOptions(tenantId, body.name), workflowIdConflictPolicy: 'FAIL' });
+          // Bounded: a start that times out after all is harmless, a reconciler without its pool row ends at once.
+          await deps.temporal.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, () =>
+            deps.temporal.workflow.start<typeof poolReconciler>('poolReconciler', { ...reconcilerOptions(tenantId, body.name), workflowIdConflictPolicy: 'FAIL' }),
+          );
           break;
         } catch (err) {
           // The reconciler of a deleted pool of this name is finishing: wait for it.
