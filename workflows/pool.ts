@@ -4,6 +4,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -84,7 +85,10 @@ export async function poolReconciler(input: PoolWorkflowInput): Promise<void> {
       }
       generation += 1;
     }
-    memory.seen = { desired: decision.desired, generation, templateVersion: view.templateVersion };
+    // A deleting pool decides on zero but keeps its stored desired: remember what is stored, or
+    // every pass would note an operator's change that never happened (patched: older runs did).
+    const seenDesired = view.deleting && patched('deleting-pool-keeps-desired') ? view.desired : decision.desired;
+    memory.seen = { desired: seenDesired, generation, templateVersion: view.templateVersion };
     if (decision.scaled) memory.lastScaleAt = view.now;
     for (const event of decision.events) note(event.kind, event.reason, view.now);
 
