@@ -30,8 +30,10 @@ import {
 import { provisionNode } from './provision.js';
 import { SA_PHASE, SA_POOL, SA_PROVIDER, SA_TENANT } from './search-attributes.js';
 
+// Database writes that take milliseconds: a short timeout, so an attempt lost with a dead worker
+// is retried within seconds instead of holding the pool's decisions for a minute.
 const { setPoolDesired, recordPoolEvents, requestDrain, admitPoolNode, finishPoolDeletion } = proxyActivities<Activities>({
-  startToCloseTimeout: '1m',
+  startToCloseTimeout: '15s',
   retry,
 });
 // Read-only, so a local activity: one marker in the history instead of three events per pass.

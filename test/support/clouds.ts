@@ -2,15 +2,27 @@
 // handle, and a region and plan its catalogue offers.
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import type { BootMode } from '../emulators/boot.js';
+import type { BootMode, NodeLoad } from '../emulators/boot.js';
 import { startDigitalOceanEmulator } from '../emulators/digitalocean.js';
 import { startHetznerEmulator } from '../emulators/hetzner.js';
-import { LABEL_JOB } from '../../providers/types.js';
+import { LABEL_JOB, LABEL_POOL } from '../../providers/types.js';
 
 export interface EmulatedVm {
   id: string;
   name: string;
   jobId: string | undefined;
+  /** The pool the VM was made for, from its label (Hetzner) or tag (DigitalOcean). */
+  pool: string | undefined;
+}
+
+/** The node agent inside an emulated VM, and the VM as the cloud console would see it. */
+export interface EmulatedAgents {
+  /** The load the VM's agent reports from its next heartbeat on. */
+  setLoad(vmId: string, load: NodeLoad): void;
+  /** The agent stops heartbeating; the VM keeps running. */
+  stopAgent(vmId: string): void;
+  /** The VM is deleted behind Berth's back. */
+  deleteOutOfBand(vmId: string): void;
 }
 
 export interface CloudEmulator {
@@ -20,6 +32,7 @@ export interface CloudEmulator {
   /** Requests that created a VM. */
   creates(): number;
   requestCount(): number;
+  agents: EmulatedAgents;
   /** A firewall VMs can be put in, where the provider attaches firewalls after the create. */
   firewall?: { id: string; members(): string[] };
   faults: {
@@ -50,9 +63,10 @@ export const CLOUDS: Cloud[] = [
       return {
         url: emu.url,
         token: emu.token,
-        vms: () => emu.servers().map((s) => ({ id: String(s.id), name: s.name, jobId: s.labels[LABEL_JOB] })),
+        vms: () => emu.servers().map((s) => ({ id: String(s.id), name: s.name, jobId: s.labels[LABEL_JOB], pool: s.labels[LABEL_POOL] })),
         creates: () => emu.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/servers')).length,
         requestCount: () => emu.requests.length,
+        agents: { setLoad: emu.setLoad, stopAgent: emu.stopAgent, deleteOutOfBand: emu.deleteOutOfBand },
         faults: emu.faults,
         close: () => emu.close(),
       };
@@ -66,13 +80,16 @@ export const CLOUDS: Cloud[] = [
     async start(options) {
       const emu = await startDigitalOceanEmulator(options);
       const jobOf = (tags: string[]) => tags.find((t) => t.startsWith('berth-job:'))?.slice('berth-job:'.length);
+      // A label that is not Berth's own becomes the lossy tag `<key>:<value>` (see tags.ts).
+      const poolOf = (tags: string[]) => tags.find((t) => t.startsWith('berth_dev_pool:'))?.slice('berth_dev_pool:'.length);
       return {
         url: emu.url,
         token: emu.token,
-        vms: () => emu.droplets().map((d) => ({ id: String(d.id), name: d.name, jobId: jobOf(d.tags) })),
+        vms: () => emu.droplets().map((d) => ({ id: String(d.id), name: d.name, jobId: jobOf(d.tags), pool: poolOf(d.tags) })),
         firewall: { id: emu.firewallId, members: () => emu.firewallDropletIds().map(String) },
         creates: () => emu.requests.filter((r) => r.method === 'POST' && r.path === '/v2/droplets').length,
         requestCount: () => emu.requests.length,
+        agents: { setLoad: emu.setLoad, stopAgent: emu.stopAgent, deleteOutOfBand: emu.deleteOutOfBand },
         faults: emu.faults,
         close: () => emu.close(),
       };
