@@ -1,13 +1,14 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { releaseJobSlot } from '../db/admission.js';
 import type { Db } from '../db/connect.js';
+import * as jobs from '../db/jobs.js';
+import * as nodes from '../db/nodes.js';
 import { revokeRegistrationToken, storeRegistrationToken } from '../db/registration-tokens.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import { LABEL_JOB, LABEL_MANAGED, LABEL_TENANT, ProviderError, type Vm, type VmSpec } from '../providers/types.js';
 import { deriveRegistrationToken } from '../security/tokens.js';
-import type { NodeFacts, ProvisionInput } from '../workflows/messages.js';
-import { PHASES, type Phase } from '../workflows/phases.js';
+import { vmName, type NodeFacts, type ProvisionInput } from '../workflows/messages.js';
 import { buildUserData, USER_DATA_LIMITS, userDataBytes } from './cloud-init.js';
+import { heartbeating } from './heartbeat.js';
 import { createOrphanActivities } from './orphans.js';
 import { createPoolActivities } from './pools.js';
 import { getTemplate } from '../db/pools.js';
@@ -34,24 +35,18 @@ export interface CreateVmResult {
   adopted: boolean;
 }
 
-export interface RecordPhaseInput {
-  jobId: string;
-  phase: Phase;
-  at: string;
-  vmId?: string | undefined;
-  nodeId?: string | undefined;
-  error?: string | undefined;
-}
+export type RecordPhaseInput = jobs.PhaseChange;
 
-export const vmName = (jobId: string) => `berth-${jobId}`;
-
-const SLOT_RELEASING: ReadonlySet<Phase> = new Set(['failed', 'cancelled', 'decommissioned']);
-
-/** Turns a provider error into a Temporal failure: retryable or not, with the provider's code as type. */
+/**
+ * Turns a provider error into a Temporal failure: retryable or not, with the provider's code as
+ * type. A provider that asked for a longer wait than the HTTP client waits itself (a rate limit)
+ * gets it: Temporal starts the next attempt only after that delay.
+ */
 function asFailure(what: string, err: unknown): unknown {
   if (!(err instanceof ProviderError)) return err;
   const message = `${what}: ${err.message}`;
-  return err.retryable ? ApplicationFailure.retryable(message, err.code) : ApplicationFailure.nonRetryable(message, err.code);
+  if (!err.retryable) return ApplicationFailure.nonRetryable(message, err.code);
+  return ApplicationFailure.create({ message, type: err.code, ...(err.retryAfterMs !== undefined && { nextRetryDelay: err.retryAfterMs }) });
 }
 
 async function providerCall<T>(what: string, call: () => Promise<T>): Promise<T> {
@@ -59,17 +54,6 @@ async function providerCall<T>(what: string, call: () => Promise<T>): Promise<T>
     return await call();
   } catch (err) {
     throw asFailure(what, err);
-  }
-}
-
-/** Heartbeats while a slow call runs, so a dead worker is noticed within the heartbeat timeout. */
-async function withHeartbeat<T>(call: Promise<T>): Promise<T> {
-  const ctx = Context.current();
-  const timer = setInterval(() => ctx.heartbeat(), 1_000);
-  try {
-    return await call;
-  } finally {
-    clearInterval(timer);
   }
 }
 
@@ -82,28 +66,26 @@ export function createActivities(deps: ActivityDeps) {
   /** Histories from before tenants were passed to the delete activities name only the job or node. */
   async function tenantOf(input: { tenantId?: string | undefined; jobId?: string; vmId?: string }): Promise<string> {
     if (input.tenantId) return input.tenantId;
-    const row = input.jobId
-      ? await db.selectFrom('jobs').select('tenant_id').where('job_id', '=', input.jobId).executeTakeFirst()
-      : await db.selectFrom('nodes').select('tenant_id').where('vm_id', '=', input.vmId ?? '').executeTakeFirst();
-    if (!row) throw ApplicationFailure.nonRetryable('the job or node of this VM is unknown', 'NotFound');
-    return row.tenant_id;
+    const tenantId = input.jobId ? await jobs.jobTenant(db, input.jobId) : await nodes.nodeTenantByVm(db, input.vmId ?? '');
+    if (!tenantId) throw ApplicationFailure.nonRetryable('the job or node of this VM is unknown', 'NotFound');
+    return tenantId;
   }
 
   return {
     ...createOrphanActivities(deps),
     ...createPoolActivities(deps),
 
-    async verifyProvider(input: { tenantId: string; provider: string }): Promise<void> {
+    verifyProvider: heartbeating(async (input: { tenantId: string; provider: string }): Promise<void> => {
       const provider = await providerFor(input.tenantId, input.provider);
       await providerCall('verifying the provider token', () => provider.verify({ signal: Context.current().cancellationSignal }));
-    },
+    }),
 
     /**
      * Issues the registration token (only its hash is stored) and creates the VM with it, at most
      * once per job: the VM's name and job label are derived from the job id, and any VM that
      * already carries the label is adopted instead of creating another.
      */
-    async createVm(input: CreateVmInput): Promise<CreateVmResult> {
+    createVm: heartbeating(async (input: CreateVmInput): Promise<CreateVmResult> => {
       const provider = await providerFor(input.tenantId, input.provider);
       const signal = Context.current().cancellationSignal;
       const token = deriveRegistrationToken(deps.registrationKey, input.tenantId, input.jobId);
@@ -145,7 +127,7 @@ export function createActivities(deps: ActivityDeps) {
         ipv6: input.ipv6,
       };
       const adopt = async (vm: Vm): Promise<CreateVmResult> => {
-        await providerCall('finishing the VM', () => withHeartbeat(provider.adopt(vm, spec, { signal })));
+        await providerCall('finishing the VM', () => provider.adopt(vm, spec, { signal }));
         return { vmId: vm.id, adopted: true };
       };
 
@@ -153,7 +135,7 @@ export function createActivities(deps: ActivityDeps) {
       const found = await keepOne(existing);
       if (found) return adopt(found);
       try {
-        const vm = await withHeartbeat(provider.create(spec, { signal }));
+        const vm = await provider.create(spec, { signal });
         return { vmId: vm.id, adopted: false };
       } catch (err) {
         if (!(err instanceof ProviderError && err.code === 'uniqueness_error')) throw asFailure('creating the VM', err);
@@ -170,24 +152,24 @@ export function createActivities(deps: ActivityDeps) {
         for (const vm of extra) await providerCall('deleting a duplicate VM', () => provider.delete(vm.id, { signal }));
         return first;
       }
-    },
+    }),
 
     /** Compensation: deletes every VM carrying the job's label (none is fine). */
-    async deleteJobVms(input: { provider: string; jobId: string; tenantId?: string }): Promise<{ deleted: string[] }> {
+    deleteJobVms: heartbeating(async (input: { provider: string; jobId: string; tenantId?: string }): Promise<{ deleted: string[] }> => {
       const provider = await providerFor(await tenantOf(input), input.provider);
       const vms = await providerCall('listing VMs', () => provider.listByJob(input.jobId));
       const deleted: string[] = [];
       for (const vm of vms) {
-        const outcome = await providerCall(`deleting VM ${vm.id}`, () => withHeartbeat(provider.delete(vm.id)));
+        const outcome = await providerCall(`deleting VM ${vm.id}`, () => provider.delete(vm.id));
         if (outcome === 'deleted') deleted.push(vm.id);
       }
       return { deleted };
-    },
+    }),
 
-    async deleteVm(input: { provider: string; vmId: string; tenantId?: string }): Promise<void> {
+    deleteVm: heartbeating(async (input: { provider: string; vmId: string; tenantId?: string }): Promise<void> => {
       const provider = await providerFor(await tenantOf(input), input.provider);
-      await providerCall(`deleting VM ${input.vmId}`, () => withHeartbeat(provider.delete(input.vmId)));
-    },
+      await providerCall(`deleting VM ${input.vmId}`, () => provider.delete(input.vmId));
+    }),
 
     async revokeRegistrationToken(input: { jobId: string }): Promise<void> {
       await revokeRegistrationToken(db, input.jobId);
@@ -202,58 +184,25 @@ export function createActivities(deps: ActivityDeps) {
       facts: NodeFacts;
       pool?: string | undefined;
     }): Promise<void> {
-      const now = new Date().toISOString();
-      await db
-        .insertInto('nodes')
-        .values({
-          node_id: input.nodeId,
-          tenant_id: input.tenantId,
-          job_id: input.jobId,
-          provider: input.provider,
-          vm_id: input.vmId,
-          hostname: input.facts.hostname,
-          status: 'ready',
-          provisioned: 1,
-          facts: JSON.stringify(input.facts),
-          created_at: now,
-          updated_at: now,
-          pool: input.pool ?? null,
-        })
-        .onConflict((oc) => oc.column('node_id').doNothing())
-        .execute();
+      await nodes.bindNode(db, {
+        nodeId: input.nodeId,
+        tenantId: input.tenantId,
+        jobId: input.jobId,
+        provider: input.provider,
+        vmId: input.vmId,
+        hostname: input.facts.hostname,
+        facts: JSON.stringify(input.facts),
+        pool: input.pool,
+      });
     },
 
-    async setNodeStatus(input: { nodeId: string; status: 'ready' | 'decommissioning' | 'decommissioned' }): Promise<void> {
-      await db
-        .updateTable('nodes')
-        // A node that is gone keeps no credential its agent could use.
-        .set({ status: input.status, updated_at: new Date().toISOString(), ...(input.status === 'decommissioned' && { agent_token_hash: null }) })
-        .where('node_id', '=', input.nodeId)
-        .execute();
+    async setNodeStatus(input: { nodeId: string; status: nodes.NodeStatus }): Promise<void> {
+      await nodes.setNodeStatus(db, input.nodeId, input.status);
     },
 
     /** Updates the job projection the API reads. Run as a local activity at every phase change. */
     async recordPhase(input: RecordPhaseInput): Promise<void> {
-      await db.transaction().execute(async (trx) => {
-        await trx
-          .updateTable('jobs')
-          .set({
-            phase: input.phase,
-            updated_at: input.at,
-            ...(input.vmId !== undefined && { vm_id: input.vmId }),
-            ...(input.nodeId !== undefined && { node_id: input.nodeId }),
-            ...(input.error !== undefined && { error: input.error }),
-          })
-          .where('job_id', '=', input.jobId)
-          .execute();
-        await trx
-          .insertInto('job_progress')
-          .values({ job_id: input.jobId, phase: input.phase, at: input.at, seq: PHASES.indexOf(input.phase) })
-          .onConflict((oc) => oc.columns(['job_id', 'phase']).doNothing())
-          .execute();
-        // The end of a job, or of its node, frees its place under the tenant's cap and budget.
-        if (SLOT_RELEASING.has(input.phase)) await releaseJobSlot(trx, input.jobId);
-      });
+      await jobs.recordPhase(db, input);
     },
   };
 }

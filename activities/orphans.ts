@@ -1,8 +1,11 @@
 import { Context } from '@temporalio/activity';
 import { credentialOwners } from '../db/credentials.js';
 import type { Db } from '../db/connect.js';
+import { jobPhase } from '../db/jobs.js';
+import { nodeStatusByVm } from '../db/nodes.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import { LABEL_JOB, LABEL_TENANT, type Vm } from '../providers/types.js';
+import { heartbeating } from './heartbeat.js';
 
 export interface Orphan {
   tenantId: string;
@@ -33,23 +36,22 @@ export function createOrphanActivities(deps: { db: Db; providers: ProviderRegist
   const { db, providers } = deps;
 
   async function whyOrphan(tenantId: string, vm: Vm): Promise<string | undefined> {
-    const node = await db.selectFrom('nodes').select('status').where('tenant_id', '=', tenantId).where('vm_id', '=', vm.id).executeTakeFirst();
-    if (node && node.status !== 'decommissioned') return undefined;
+    const status = await nodeStatusByVm(db, tenantId, vm.id);
+    if (status !== undefined && status !== 'decommissioned') return undefined;
     const jobId = vm.labels[LABEL_JOB];
     if (!jobId) return 'no job label';
-    const job = await db.selectFrom('jobs').select('phase').where('job_id', '=', jobId).where('tenant_id', '=', tenantId).executeTakeFirst();
-    if (!job) return `job ${jobId} is unknown`;
-    return ENDED.has(job.phase) ? `job ${jobId} is ${job.phase}` : undefined;
+    const phase = await jobPhase(db, tenantId, jobId);
+    if (phase === undefined) return `job ${jobId} is unknown`;
+    return ENDED.has(phase) ? `job ${jobId} is ${phase}` : undefined;
   }
 
   return {
-    async findOrphans(input: { graceMs: number }): Promise<OrphanSearch> {
+    findOrphans: heartbeating(async (input: { graceMs: number }): Promise<OrphanSearch> => {
       const search: OrphanSearch = { orphans: [], checked: 0, errors: [] };
       const cutoff = Date.now() - input.graceMs;
       // Tokenless providers (local) hold every tenant's VMs; each cloud account is looked at per tenant.
       const owners = [{ tenantId: undefined as string | undefined, provider: 'local' }, ...(await credentialOwners(db))];
       for (const owner of owners) {
-        Context.current().heartbeat(owner.provider);
         let vms: Vm[];
         try {
           const provider = await providers.forTenant(owner.tenantId ?? '', owner.provider);
@@ -79,6 +81,6 @@ export function createOrphanActivities(deps: { db: Db; providers: ProviderRegist
         }
       }
       return search;
-    },
+    }),
   };
 }

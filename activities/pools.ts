@@ -17,6 +17,7 @@ import { memberState, type PoolNumbers } from '../placement/pool-decision.js';
 import { DEFAULT_AUTOSCALING, type PoolStatus } from '../placement/pool-spec.js';
 import { LABEL_POOL, monthlyCents } from '../providers/types.js';
 import type { ProvisionInput } from '../workflows/messages.js';
+import { heartbeating } from './heartbeat.js';
 import type { ActivityDeps } from './index.js';
 
 const DEFAULT_REGISTRATION_TTL_MS = 30 * 60_000;
@@ -43,9 +44,10 @@ export function createPoolActivities(deps: ActivityDeps) {
   return {
     /**
      * The pool's spec and numbers, read at one moment: members with their nodes, the CPU average
-     * over the window, recent failures, and whether silent nodes still have a VM. Read-only.
+     * over the window, recent failures, and whether silent nodes still have a VM. Read-only. The
+     * reconciler runs it as a local activity, which does not heartbeat; as a regular one it would.
      */
-    async readPool(input: { tenantId: string; name: string }): Promise<PoolView | undefined> {
+    readPool: heartbeating(async (input: { tenantId: string; name: string }): Promise<PoolView | undefined> => {
       const pool = await getPool(db, input.tenantId, input.name);
       if (!pool) return undefined;
       const now = Date.now();
@@ -74,7 +76,7 @@ export function createPoolActivities(deps: ActivityDeps) {
         min: pool.spec.min,
         max: pool.spec.max,
       };
-    },
+    }),
 
     /** The reconciler's new desired size; false when the spec changed meanwhile (decide again). */
     async setPoolDesired(input: { tenantId: string; name: string; generation: number; desired: number }): Promise<boolean> {

@@ -24,3 +24,12 @@ export function apiError(
 export function notFoundHandler(c: Context): Response {
   return apiError(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`).getResponse();
 }
+
+/**
+ * 413 for a body over `maxBytes`, answered before the body is read. It closes the connection: the
+ * server would otherwise have to discard the unread rest of the body and may drop the socket while
+ * doing so, under a keep-alive client's next request.
+ */
+export function payloadTooLarge(maxBytes: number): Response {
+  return apiError(413, 'payload_too_large', `the request body is larger than ${maxBytes} bytes`, { headers: { Connection: 'close' } }).getResponse();
+}

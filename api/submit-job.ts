@@ -1,7 +1,7 @@
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { admitJob, previewAdmission, releaseJobSlot } from '../db/admission.js';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { admitJob, previewAdmission } from '../db/admission.js';
+import { deleteJob, insertJob, jobRequest } from '../db/jobs.js';
 import { getTenant } from '../db/tenants.js';
-import type { Db } from '../db/connect.js';
 import { isProviderName, type ProviderRegistry } from '../providers/registry.js';
 import { PROVIDER_NAMES, monthlyCents, type Plan } from '../providers/types.js';
 import { derivedId, randomId, sha256Hex } from '../security/tokens.js';
@@ -54,14 +54,6 @@ function requestHash(body: CreateNodeBody): string {
   return sha256Hex(JSON.stringify(canonical));
 }
 
-async function deleteJob(db: Db, jobId: string): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await releaseJobSlot(trx, jobId);
-    await trx.deleteFrom('job_progress').where('job_id', '=', jobId).execute();
-    await trx.deleteFrom('jobs').where('job_id', '=', jobId).execute();
-  });
-}
-
 /** Thrown inside the insert transaction when a concurrent retry with the same key won. */
 class SameKeyRace extends Error {}
 
@@ -84,7 +76,7 @@ export async function submitJob(
 
   /** A retry of an earlier request: the same job, if the request is the same too. */
   async function existingJob(): Promise<boolean> {
-    const existing = await db.selectFrom('jobs').select(['tenant_id', 'request_hash']).where('job_id', '=', jobId).executeTakeFirst();
+    const existing = await jobRequest(db, jobId);
     if (!existing) return false;
     if (existing.tenant_id !== tenantId || existing.request_hash !== hash) {
       throw apiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used for a different request', { field: 'Idempotency-Key' });
@@ -98,31 +90,26 @@ export async function submitJob(
       await db.transaction().execute(async (trx) => {
         const refusal = await admitJob(trx, tenantId, monthlyCents(plan));
         if (refusal) throw apiError(refusal.status, refusal.code, refusal.message);
-        const result = await trx
-          .insertInto('jobs')
-          .values({
-            job_id: jobId,
-            tenant_id: tenantId,
-            provider: body.provider,
-            region: body.region,
-            plan: body.plan,
-            hostname: body.hostname ?? null,
-            phase: 'queued',
-            vm_id: null,
-            node_id: null,
-            error: null,
-            idempotency_key: idempotencyKey ?? null,
-            request_hash: hash,
-            created_at: now,
-            updated_at: now,
-            price_cents: monthlyCents(plan),
-            holds_slot: 1,
-          })
-          .onConflict((oc) => oc.column('job_id').doNothing())
-          .executeTakeFirst();
+        const inserted = await insertJob(trx, {
+          job_id: jobId,
+          tenant_id: tenantId,
+          provider: body.provider,
+          region: body.region,
+          plan: body.plan,
+          hostname: body.hostname ?? null,
+          phase: 'queued',
+          vm_id: null,
+          node_id: null,
+          error: null,
+          idempotency_key: idempotencyKey ?? null,
+          request_hash: hash,
+          created_at: now,
+          updated_at: now,
+          price_cents: monthlyCents(plan),
+          holds_slot: 1,
+        });
         // Rolls the admission back too: the other request holds the slot.
-        if (Number(result.numInsertedOrUpdatedRows ?? 0) !== 1) throw new SameKeyRace();
-        await trx.insertInto('job_progress').values({ job_id: jobId, phase: 'queued', at: now, seq: 0 }).execute();
+        if (!inserted) throw new SameKeyRace();
       });
       created = true;
     } catch (err) {
@@ -161,15 +148,38 @@ export async function submitJob(
       staticDetails: `Job ${jobId}${body.hostname ? `, host ${body.hostname}` : ''}. Phases are in the BerthPhase search attribute.`,
     });
   } catch (err) {
-    // A retry of a job whose workflow already finished: the job exists, nothing to start.
-    if (err instanceof WorkflowExecutionAlreadyStartedError && !created) return { jobId, created };
-    if (created) await deleteJob(db, jobId);
+    // The workflow exists (a retry of a job whose workflow already finished, or a start that went
+    // through): the job is started, and its row is the one the workflow records into.
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      if (created) deps.logger.warn({ jobId }, 'recorded a job whose workflow had already been started');
+      return { jobId, created };
+    }
+    // Anything else is ambiguous (a deadline may expire after the server accepted the start): the
+    // row is removed only once Temporal says the workflow does not exist.
+    const started = await workflowExists(deps, provisionWorkflowId(jobId));
+    if (started) {
+      deps.logger.warn({ err, jobId }, 'the start of the provision workflow failed, but the workflow exists: the job runs');
+      return { jobId, created };
+    }
+    if (created && started === false) await deleteJob(db, jobId);
     deps.logger.error({ err, jobId }, 'could not start the provision workflow');
     throw apiError(503, 'temporal_unavailable', 'the job could not be started: Temporal is not reachable; retry later', {
       headers: { 'Retry-After': '5' },
     });
   }
   return { jobId, created };
+}
+
+/** Whether the workflow exists; undefined when Temporal cannot tell (unreachable too). */
+async function workflowExists(deps: AppDeps, workflowId: string): Promise<boolean | undefined> {
+  try {
+    await deps.temporal.withDeadline(Date.now() + 5_000, () => deps.temporal.workflow.getHandle(workflowId).describe());
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    deps.logger.warn({ err, workflowId }, 'could not look up the workflow');
+    return undefined;
+  }
 }
 
 /**

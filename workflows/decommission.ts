@@ -1,7 +1,8 @@
-import { getExternalWorkflowHandle, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { getExternalWorkflowHandle, patched, proxyActivities, proxyLocalActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { retry } from './activity-options.js';
 import { poolPokeSignal, poolWorkflowId, type DecommissionInput } from './messages.js';
+import { SA_PHASE } from './search-attributes.js';
 
 const { deleteVm, deleteJobVms, revokeRegistrationToken, setNodeStatus } = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
@@ -13,7 +14,10 @@ const { recordPhase } = proxyLocalActivities<Activities>({ startToCloseTimeout: 
 /** Tears a node's VM down and revokes the node. Retries until the provider confirms. */
 export async function decommissionNode(input: DecommissionInput): Promise<void> {
   const { nodeId, jobId, provider, tenantId } = input;
+  // Histories from before the phase was kept in BerthPhase replay without it.
+  const showsPhase = patched('decommission-phase-attribute');
   const record = async (phase: 'decommissioning' | 'decommissioned') => {
+    if (showsPhase) upsertSearchAttributes([{ key: SA_PHASE, value: phase }]);
     if (jobId) await recordPhase({ jobId, phase, at: new Date().toISOString() });
   };
   await setNodeStatus({ nodeId, status: 'decommissioning' });

@@ -4,6 +4,8 @@ import type { PoolStatus } from '../placement/pool-spec.js';
 import type { Phase } from './phases.js';
 
 export const provisionWorkflowId = (jobId: string) => `provision-${jobId}`;
+/** The VM's name at the provider, derived from the job id: a retried create finds it again. */
+export const vmName = (jobId: string) => `berth-${jobId}`;
 export const decommissionWorkflowId = (nodeId: string) => `decommission-${nodeId}`;
 export const poolWorkflowId = (tenantId: string, name: string) => `pool-${tenantId}-${name}`;
 

@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { checkNodeCredential, recordHeartbeat, type CredentialedNode } from '../../db/node-agent.js';
 import type { AppDeps } from '../deps.js';
-import { apiError } from '../errors.js';
+import { apiError, payloadTooLarge } from '../errors.js';
 import { FailureLimiter } from '../failure-limiter.js';
 import { jsonBody } from '../validate.js';
 import { clientAddress } from './register.js';
@@ -52,7 +52,7 @@ export function heartbeatRoutes(deps: AppDeps) {
 
   const smallBody = bodyLimit({
     maxSize: HEARTBEAT_MAX_BYTES,
-    onError: () => apiError(413, 'payload_too_large', `the request body is larger than ${HEARTBEAT_MAX_BYTES} bytes`).getResponse(),
+    onError: () => payloadTooLarge(HEARTBEAT_MAX_BYTES),
   });
 
   return new Hono<HeartbeatEnv>().post('/nodes/:id/heartbeat', authenticate, smallBody, async (c) => {

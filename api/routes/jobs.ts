@@ -1,6 +1,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { findJob as findJobRow, jobOutcome, jobProgressSince, listJobs } from '../../db/jobs.js';
 import { FINAL_PHASES, isPhase } from '../../workflows/phases.js';
 import { provisionWorkflowId } from '../../workflows/messages.js';
 import type { AppDeps, AppEnv } from '../deps.js';
@@ -20,27 +21,20 @@ export function jobRoutes(deps: AppDeps) {
 
   /** The caller's job, or 404: another tenant's job is as invisible as one that never existed. */
   async function findJob(tenantId: string, jobId: string) {
-    const job = idSchema.safeParse(jobId).success
-      ? await db.selectFrom('jobs').selectAll().where('job_id', '=', jobId).where('tenant_id', '=', tenantId).executeTakeFirst()
-      : undefined;
+    const job = idSchema.safeParse(jobId).success ? await findJobRow(db, tenantId, jobId) : undefined;
     if (!job) throw apiError(404, 'job_not_found', `no job ${jobId}`);
     return job;
   }
 
-  const progressSince = (jobId: string, afterSeq: number) =>
-    db.selectFrom('job_progress').select(['phase', 'at', 'seq']).where('job_id', '=', jobId).where('seq', '>', afterSeq).orderBy('seq').execute();
-
   return new Hono<AppEnv>()
     .get('/jobs', async (c) => {
       const query = parseOr400(listJobsQuerySchema, c.req.query());
-      let select = db.selectFrom('jobs').selectAll().where('tenant_id', '=', c.get('tenantId'));
-      if (query.phase) select = select.where('phase', '=', query.phase);
-      const rows = await select.orderBy('created_at', 'desc').orderBy('job_id').limit(query.limit).execute();
+      const rows = await listJobs(db, c.get('tenantId'), query);
       return c.json({ jobs: rows.map(jobView) });
     })
     .get('/jobs/:id', async (c) => {
       const job = await findJob(c.get('tenantId'), c.req.param('id'));
-      const progress = await progressSince(job.job_id, -1);
+      const progress = await jobProgressSince(db, job.job_id, -1);
       return c.json({ ...jobView(job), progress: progress.map(({ phase, at }) => ({ phase, at })) });
     })
     .get('/jobs/:id/events', async (c) => {
@@ -51,13 +45,11 @@ export function jobRoutes(deps: AppDeps) {
       return streamSSE(c, async (stream) => {
         let lastWrite = Date.now();
         while (!stream.aborted) {
-          for (const step of await progressSince(job.job_id, seen)) {
+          for (const step of await jobProgressSince(db, job.job_id, seen)) {
             seen = step.seq;
             const final = isFinal(step.phase);
             // The last event also says how the job ended.
-            const outcome = final
-              ? await db.selectFrom('jobs').select(['error', 'node_id', 'vm_id']).where('job_id', '=', job.job_id).executeTakeFirst()
-              : undefined;
+            const outcome = final ? await jobOutcome(db, job.job_id) : undefined;
             const data = { job_id: job.job_id, phase: step.phase, at: step.at, ...compact(outcome ?? {}) };
             await stream.writeSSE({ event: 'phase', id: String(step.seq), data: JSON.stringify(data) });
             lastWrite = Date.now();

@@ -1,6 +1,7 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { findNode, listNodes } from '../../db/nodes.js';
 import { decommissionWorkflowId, type DecommissionInput } from '../../workflows/messages.js';
 import type { decommissionNode } from '../../workflows/decommission.js';
 import type { AppDeps, AppEnv } from '../deps.js';
@@ -29,16 +30,12 @@ export function nodeRoutes(deps: AppDeps) {
     })
     .get('/nodes', async (c) => {
       const query = parseOr400(listNodesQuery, c.req.query());
-      let select = db.selectFrom('nodes').selectAll().where('tenant_id', '=', c.get('tenantId'));
-      if (query.status) select = select.where('status', '=', query.status);
-      const rows = await select.orderBy('created_at', 'desc').orderBy('node_id').execute();
+      const rows = await listNodes(db, c.get('tenantId'), query);
       return c.json({ nodes: rows.map(nodeView) });
     })
     .delete('/nodes/:id', async (c) => {
       const nodeId = c.req.param('id');
-      const node = idSchema.safeParse(nodeId).success
-        ? await db.selectFrom('nodes').selectAll().where('node_id', '=', nodeId).where('tenant_id', '=', c.get('tenantId')).executeTakeFirst()
-        : undefined;
+      const node = idSchema.safeParse(nodeId).success ? await findNode(db, c.get('tenantId'), nodeId) : undefined;
       if (!node) throw apiError(404, 'node_not_found', `no node ${nodeId}`);
       const input: DecommissionInput = {
         nodeId,

@@ -1,5 +1,6 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
+import { countSlotHoldingJobs } from '../../db/jobs.js';
 import { isCloud, isProviderName } from '../../providers/registry.js';
 import type { ProviderName } from '../../providers/types.js';
 import { ProviderError } from '../../providers/types.js';
@@ -58,15 +59,9 @@ export function providerRoutes(deps: AppDeps) {
     .delete('/providers/:name', async (c) => {
       const name = providerParam(c);
       const tenantId = c.get('tenantId');
-      const inUse = await db
-        .selectFrom('jobs')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('tenant_id', '=', tenantId)
-        .where('provider', '=', name)
-        .where('holds_slot', '=', 1)
-        .executeTakeFirstOrThrow();
-      if (Number(inUse.n) > 0) {
-        throw apiError(409, 'credential_in_use', `${inUse.n} ${name} job(s) or node(s) still need this token to be torn down; delete them first`);
+      const inUse = await countSlotHoldingJobs(db, tenantId, name);
+      if (inUse > 0) {
+        throw apiError(409, 'credential_in_use', `${inUse} ${name} job(s) or node(s) still need this token to be torn down; delete them first`);
       }
       if (!(await providers.forgetToken(tenantId, name))) throw apiError(404, 'credential_not_found', `no ${name} token is stored`);
       return c.body(null, 204);

@@ -1,11 +1,11 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono, type Context } from 'hono';
+import { jobHostname } from '../../db/jobs.js';
 import { setNodeCredential } from '../../db/node-agent.js';
 import { consumeRegistrationToken, releaseRegistrationToken } from '../../db/registration-tokens.js';
 import { newSecretToken, sha256Hex } from '../../security/tokens.js';
-import { vmName } from '../../activities/index.js';
-import { provisionWorkflowId, registerUpdate, type NodeFacts } from '../../workflows/messages.js';
+import { provisionWorkflowId, registerUpdate, vmName, type NodeFacts } from '../../workflows/messages.js';
 import type { AppDeps } from '../deps.js';
 import { apiError } from '../errors.js';
 import { FailureLimiter } from '../failure-limiter.js';
@@ -36,8 +36,7 @@ export function registerRoutes(deps: AppDeps) {
       throw apiError(401, 'invalid_token', 'the registration token is not valid', { field: 'token' });
     }
 
-    const job = await db.selectFrom('jobs').select('hostname').where('job_id', '=', claim.jobId).executeTakeFirst();
-    const facts: NodeFacts = { ...extra, hostname: hostname ?? job?.hostname ?? vmName(claim.jobId) };
+    const facts: NodeFacts = { ...extra, hostname: hostname ?? (await jobHostname(db, claim.jobId)) ?? vmName(claim.jobId) };
     let nodeId: string;
     try {
       // Bounded, so the VM hears back before its own timeout even when no worker is running.

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveRegistrationToken, sha256Hex } from '../../security/tokens.js';
 import { decommissionWorkflowId, provisionWorkflowId } from '../../workflows/messages.js';
+import { SA_PHASE } from '../../workflows/search-attributes.js';
 import { recordHistory } from '../support/histories.js';
 import { ADMIN_TOKEN, historyText, startStack, type Stack } from '../support/stack.js';
 
@@ -136,6 +137,19 @@ describe('provisioning with the local provider', () => {
     await stack.waitForPhase(jobId, ['decommissioned']);
     await recordHistory(stack.client, decommissionWorkflowId(job.node_id), 'decommission');
     expect((await stack.request('DELETE', '/cp/api/v1/cluster/nodes/node-nope')).status).toBe(404);
+  });
+
+  it('shows a finished decommission as decommissioned in the Web UI (BerthPhase)', async () => {
+    const jobId = await stack.createNode();
+    const job = await stack.waitForPhase(jobId, ['ready', 'failed']);
+    expect(job.phase).toBe('ready');
+    expect((await stack.request('DELETE', `/cp/api/v1/cluster/nodes/${job.node_id}`)).status).toBe(202);
+    const handle = stack.client.workflow.getHandle(decommissionWorkflowId(job.node_id));
+    await handle.result();
+    const { status, typedSearchAttributes } = await handle.describe();
+    expect(status.name).toBe('COMPLETED');
+    expect(typedSearchAttributes.get(SA_PHASE)).toBe('decommissioned');
+    await recordHistory(stack.client, decommissionWorkflowId(job.node_id), 'decommission-phase-attribute');
   });
 
   it('streams one event per phase change and ends with the job', async () => {

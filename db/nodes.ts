@@ -1,0 +1,72 @@
+// Nodes: a VM bound to a tenant once it registered. Every query on `nodes` outside the pools and
+// the node agent's credential (node-agent.ts) lives here.
+import type { Db } from './connect.js';
+import type { NodeRow } from './schema.js';
+
+export type NodeStatus = 'ready' | 'decommissioning' | 'decommissioned';
+
+/** The tenant's nodes, newest first. */
+export function listNodes(db: Db, tenantId: string, filter: { status?: NodeStatus | undefined } = {}): Promise<NodeRow[]> {
+  let select = db.selectFrom('nodes').selectAll().where('tenant_id', '=', tenantId);
+  if (filter.status) select = select.where('status', '=', filter.status);
+  return select.orderBy('created_at', 'desc').orderBy('node_id').execute();
+}
+
+/** The tenant's node; another tenant's is as absent as one that never existed. */
+export function findNode(db: Db, tenantId: string, nodeId: string): Promise<NodeRow | undefined> {
+  return db.selectFrom('nodes').selectAll().where('node_id', '=', nodeId).where('tenant_id', '=', tenantId).executeTakeFirst();
+}
+
+/** The status of the tenant's node on this VM, undefined when no node has it. */
+export async function nodeStatusByVm(db: Db, tenantId: string, vmId: string): Promise<string | undefined> {
+  return (await db.selectFrom('nodes').select('status').where('tenant_id', '=', tenantId).where('vm_id', '=', vmId).executeTakeFirst())?.status;
+}
+
+/** The tenant of the node on this VM (any tenant's), undefined when no node has it. */
+export async function nodeTenantByVm(db: Db, vmId: string): Promise<string | undefined> {
+  return (await db.selectFrom('nodes').select('tenant_id').where('vm_id', '=', vmId).executeTakeFirst())?.tenant_id;
+}
+
+export interface NewBoundNode {
+  nodeId: string;
+  tenantId: string;
+  jobId: string;
+  provider: string;
+  vmId: string;
+  hostname: string;
+  /** What the VM reported about itself, as JSON. */
+  facts: string;
+  pool?: string | undefined;
+}
+
+/** A registered VM becomes the tenant's ready node. Idempotent: a node that exists is kept as it is. */
+export async function bindNode(db: Db, node: NewBoundNode, now = new Date()): Promise<void> {
+  const at = now.toISOString();
+  await db
+    .insertInto('nodes')
+    .values({
+      node_id: node.nodeId,
+      tenant_id: node.tenantId,
+      job_id: node.jobId,
+      provider: node.provider,
+      vm_id: node.vmId,
+      hostname: node.hostname,
+      status: 'ready',
+      provisioned: 1,
+      facts: node.facts,
+      created_at: at,
+      updated_at: at,
+      pool: node.pool ?? null,
+    })
+    .onConflict((oc) => oc.column('node_id').doNothing())
+    .execute();
+}
+
+export async function setNodeStatus(db: Db, nodeId: string, status: NodeStatus, now = new Date()): Promise<void> {
+  await db
+    .updateTable('nodes')
+    // A node that is gone keeps no credential its agent could use.
+    .set({ status, updated_at: now.toISOString(), ...(status === 'decommissioned' && { agent_token_hash: null }) })
+    .where('node_id', '=', nodeId)
+    .execute();
+}
