@@ -3,9 +3,10 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { except } from 'hono/combine';
 import { HTTPException } from 'hono/http-exception';
+import { consoleRoutes } from '../console/server.js';
 import { adminAuth } from './admin-auth.js';
 import type { AppDeps, AppEnv } from './deps.js';
-import { apiError, notFoundHandler } from './errors.js';
+import { apiError, notFoundHandler, payloadTooLarge } from './errors.js';
 import { requestLog } from './request-log.js';
 import { budgetRoutes } from './routes/budget.js';
 import { healthRoutes } from './routes/health.js';
@@ -41,7 +42,7 @@ export function createApp(deps: AppDeps) {
   v1.use(
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
-      onError: () => apiError(413, 'payload_too_large', `the request body is larger than ${MAX_BODY_BYTES} bytes`).getResponse(),
+      onError: () => payloadTooLarge(MAX_BODY_BYTES),
     }),
   );
   // Public routes: the VM's registration token and the node agent's credential are their own auth.
@@ -57,5 +58,7 @@ export function createApp(deps: AppDeps) {
   v1.route('/keys', keyRoutes(deps));
   v1.route('/tenants', tenantRoutes(deps));
   app.route(API_BASE, v1);
+  // The web console at `/` (console/dist), and its config; never under /cp/api or /healthz.
+  app.route('/', consoleRoutes({ temporalUiUrl: deps.temporalUiUrl, namespace: deps.namespace }));
   return app;
 }

@@ -22,6 +22,10 @@ export interface AppDeps {
   eventPollMs?: number;
   /** History length after which a pool's reconciler continues as new (tests lower it). */
   poolMaxHistoryEvents?: number;
+  /** Base URL of the Temporal Web UI, for the console's links to workflows (none: no links). */
+  temporalUiUrl?: string;
+  /** The Temporal namespace, for the same links (default `default`). */
+  namespace?: string;
 }
 
 export type AppEnv = { Variables: AuthVariables };

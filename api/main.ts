@@ -41,6 +41,9 @@ async function main(): Promise<void> {
     taskQueue: config.temporal.taskQueue,
     registrationTtlMs: config.registrationTtlMs,
     logger,
+    // Set by `npm start` when it runs the dev server; set it by hand for a Temporal UI of your own.
+    ...(process.env.BERTH_TEMPORAL_UI_URL && { temporalUiUrl: process.env.BERTH_TEMPORAL_UI_URL }),
+    namespace: config.temporal.namespace,
   });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     logger.info({ url: `http://${info.address}:${info.port}` }, 'API listening');

@@ -88,7 +88,13 @@ async function main(config: Config): Promise<void> {
 
   for (const vm of await local.all()) local.powerOn(vm.id);
 
-  const env = { ...process.env, TEMPORAL_ADDRESS: address, BERTH_DATA_DIR: config.dataDir };
+  const env = {
+    ...process.env,
+    TEMPORAL_ADDRESS: address,
+    BERTH_DATA_DIR: config.dataDir,
+    // The console links each job and pool to the dev server's Web UI.
+    ...(devServer?.uiUrl && { BERTH_TEMPORAL_UI_URL: devServer.uiUrl }),
+  };
   const worker = spawnPart(path.join(root, 'worker', 'main.ts'), env);
   const api = spawnPart(path.join(root, 'api', 'main.ts'), env);
   children.push(worker, api);
@@ -106,6 +112,7 @@ async function main(config: Config): Promise<void> {
   const lines = [
     '',
     'Berth is running. Ctrl-C stops everything.',
+    `  Console      ${apiUrl}/`,
     `  API          ${apiUrl}/cp/api/v1`,
     `  Temporal UI  ${devServer?.uiUrl ?? `(using the Temporal server at ${address})`}`,
     `  Data         ${config.dataDir}`,
