@@ -12,6 +12,14 @@ COPY package.json package-lock.json ./
 # `npm install --no-save` rather than `npm ci`: see scripts/prepare.sh.
 RUN npm install --omit=dev --no-save --no-audit --no-fund
 
+# The web console, built with the dev dependencies (Vite, Preact) that the runtime does not need.
+FROM node:20-bookworm-slim AS console
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm install --no-save --no-audit --no-fund --ignore-scripts
+COPY console ./console
+RUN node console/build.mjs --force
+
 # Runtime: same base image as above, so the native modules built there load here.
 FROM node:20-bookworm-slim
 # The local provider's VMs run their cloud-init bootstrap in this container: it needs sh and curl.
@@ -21,6 +29,7 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY . .
+COPY --from=console /app/console/dist ./console/dist
 # Owned by `node`, so a fresh named volume mounted here inherits that owner.
 RUN mkdir -p /var/lib/berth && chown node:node /var/lib/berth
 ENV BERTH_DATA_DIR=/var/lib/berth
