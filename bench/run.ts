@@ -20,14 +20,18 @@ import { createWorker } from '../worker/create-worker.js';
 import { createBenchActivities } from './bench-activities.js';
 import { writeChart } from './chart.js';
 import { EmulatorProvider, type CreatedVm } from './emulator.js';
+import { heartbeats, poolScale, type HeartbeatResult, type PoolScaleResult } from './pools.js';
 import { percentiles, ratio, type Percentiles } from './stats.js';
 import { goSignal, type minimalJob } from './workflows.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const QUICK = process.argv.includes('--quick');
 const SIZES = QUICK
-  ? { overhead: 20, bursts: [10, 50, 100], held: 200, loadSeconds: 3 }
-  : { overhead: 100, bursts: [10, 100, 1000], held: 5000, loadSeconds: 10 };
+  ? { overhead: 20, bursts: [10, 50, 100], held: 200, loadSeconds: 3, pool: 20, heartbeatSeconds: 15 }
+  : { overhead: 100, bursts: [10, 100, 1000], held: 5000, loadSeconds: 10, pool: 100, heartbeatSeconds: 60 };
+/** Node agents: 1,000 nodes, each heartbeating every 15 s (in both modes; quick sends for 15 s). */
+const AGENTS = { nodes: 1000, intervalS: 15 };
+const POOL_TIMEOUT_S = 300;
 const ADMIN = 'berth_bench_admin_token_0123456789';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -283,6 +287,20 @@ try {
   const apiLimit = { get_job: jobRead, bare_route: bare, ratio: ratio(jobRead.requests_per_second, bare.requests_per_second) };
   log(`api: ${jobRead.requests_per_second} req/s against ${bare.requests_per_second} req/s bare`);
 
+  // Before the held jobs, so the pool's worker RSS is not theirs.
+  const poolContext = { apiUrl, auth, db, client, apiPid: api.pid!, log };
+  log(`pool of ${SIZES.pool}: 0 → ${SIZES.pool} → 0...`);
+  const scale = await poolScale(poolContext, SIZES.pool, POOL_TIMEOUT_S);
+  log(`pool: ${JSON.stringify(scale)}`);
+  log(`heartbeats of ${AGENTS.nodes} nodes every ${AGENTS.intervalS}s for ${SIZES.heartbeatSeconds}s, then a burst...`);
+  const beats = await heartbeats(poolContext, {
+    ...AGENTS,
+    seconds: SIZES.heartbeatSeconds,
+    burstSeconds: SIZES.loadSeconds,
+    burstConcurrency: 32,
+  });
+  log(`heartbeats: ${JSON.stringify(beats)}`);
+
   log(`holding ${SIZES.held} jobs...`);
   const heldResult = await heldJobs(SIZES.held);
   log(`held: ${JSON.stringify(heldResult)}`);
@@ -296,6 +314,7 @@ try {
     throughput,
     held: heldResult,
     api: apiLimit,
+    pools: { scale, heartbeats: beats },
     /** Callbacks answered 503 (not delivered within the API's window, in a burst) and sent again. */
     retried_registrations: retriedRegistrations,
   };
@@ -309,6 +328,8 @@ try {
     [`GET job, ${SIZES.held} held`]: heldResult.get_job_ms,
     'GET job, under load': jobRead.latency_ms,
     'bare route, under load': bare.latency_ms,
+    [`heartbeat, ${beats.steady.target_per_second}/s`]: beats.steady.latency_ms,
+    'heartbeat, burst': beats.burst.latency_ms,
   } satisfies Record<string, Percentiles>);
   printTable(results);
   console.log(file);
@@ -330,8 +351,14 @@ function printTable(r: {
   throughput: Record<string, { berth: unknown; engine: unknown; ratio: number }>;
   held: { jobs: number; worker_rss_mb: number; api_rss_mb: number; get_job_ms: Percentiles };
   api: { get_job: { requests_per_second: number }; bare_route: { requests_per_second: number }; ratio: number };
+  pools: { scale: PoolScaleResult; heartbeats: HeartbeatResult };
 }) {
+  const s = r.pools.scale;
+  const h = r.pools.heartbeats;
+  const w = s.workflow;
+  const c = s.scale_out.admission_cycle_ms;
   const p = (x: Percentiles) => `p50 ${x.p50}  p95 ${x.p95}  p99 ${x.p99} ms`;
+  const pct = (share: number) => `${Math.round(share * 100)}%`;
   const lines = [
     `submit → create call        ${p(r.overhead.submit_to_create_ms)}`,
     `register → ready            ${p(r.overhead.register_to_ready_ms)}`,
@@ -342,6 +369,15 @@ function printTable(r: {
     }),
     `${r.held.jobs} held jobs              worker RSS ${r.held.worker_rss_mb} MiB, API RSS ${r.held.api_rss_mb} MiB, GET job ${p(r.held.get_job_ms)}`,
     `GET job under load          ${r.api.get_job.requests_per_second} req/s, bare route ${r.api.bare_route.requests_per_second} req/s, ratio ${r.api.ratio}`,
+    `pool 0 → ${s.nodes}`.padEnd(28) +
+      `${s.scale_out.ready_s} s until all ready (${s.scale_out.nodes_per_second} nodes/s; one admission every ${s.scale_out.admission_interval_ms} ms)`,
+    `  one admission`.padEnd(28) +
+      `admitPoolNode ${c.admission_activity} ms, task to start the child ${c.to_start_child} ms, child start ${c.child_start} ms, task to the next admission ${c.to_next_admission} ms (medians)`,
+    `pool ${s.nodes} → 0`.padEnd(28) + `${s.scale_in.gone_s} s until all gone (drain timeout 1 s; one removal started every ${s.scale_in.removal_interval_ms} ms)`,
+    `pool run                    worker RSS peak ${s.worker_rss_peak_mb} MiB (${s.worker_rss_before_mb} before), reconciler history ${w.history_events} events, ${w.runs} run${w.runs === 1 ? '' : 's'} (${w.events_all_runs} events in all)`,
+    `heartbeats ${h.nodes} nodes/${h.interval_s}s`.padEnd(28) +
+      `${h.steady.requests_per_second} req/s, ${p(h.steady.latency_ms)}, API CPU ${pct(h.steady.api_cpu_share)} of a core (idle ${pct(h.api_cpu_share_idle)})`,
+    `heartbeat burst, ${h.burst.concurrency} at once`.padEnd(28) + `${h.burst.requests_per_second} req/s, ${p(h.burst.latency_ms)}, API CPU ${pct(h.burst.api_cpu_share)} of a core`,
   ];
   console.log(lines.join('\n'));
 }

@@ -30,7 +30,36 @@ it('produces every figure, a JSON file and a chart', { timeout: 300_000 }, async
     results.api.bare_route.requests_per_second,
     results.api.ratio,
   ];
+  // Node pools: a pool scaled 0 → n → 0, and the node agents' heartbeats.
+  const scale = results.pools.scale;
+  const beats = results.pools.heartbeats;
+  figures.push(
+    scale.nodes,
+    scale.scale_out.ready_s,
+    scale.scale_out.nodes_per_second,
+    scale.scale_out.admission_interval_ms,
+    scale.scale_out.admission_cycle_ms.admission_activity,
+    scale.scale_out.admission_cycle_ms.child_start,
+    scale.scale_in.gone_s,
+    scale.worker_rss_peak_mb,
+    scale.workflow.history_events,
+    scale.workflow.runs,
+    beats.steady.requests_per_second,
+    beats.steady.latency_ms.p50,
+    beats.steady.latency_ms.p99,
+    beats.steady.api_cpu_share,
+    beats.burst.requests_per_second,
+    beats.burst.latency_ms.p99,
+    beats.burst.api_cpu_share,
+    beats.cpu_samples_written,
+  );
   for (const figure of figures) expect(Number.isFinite(figure) && figure > 0, String(figure)).toBe(true);
+  expect(scale.scale_out.ready_s).toBeLessThan(scale.scale_out.timeout_s);
+  expect(scale.scale_in.gone_s).toBeLessThan(scale.scale_in.timeout_s);
+  expect(scale.scale_out.admission_cycle_ms.admissions).toBe(scale.nodes);
+  expect(scale.workflow.events_all_runs).toBeGreaterThanOrEqual(scale.workflow.history_events);
+  expect(beats.steady.latency_ms.count).toBe(beats.steady.requests);
+  expect(beats.errors).toBe(0);
   expect(Object.keys(results.throughput)).toHaveLength(3);
   expect(results.machine.cpus).toBeGreaterThan(0);
   expect(fs.readFileSync(file.replace(/\.json$/, '.svg'), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*register → ready[\s\S]*<\/svg>\n$/);
