@@ -41,7 +41,7 @@ class AlreadyAdmitted extends Error {}
 export function createPoolActivities(deps: ActivityDeps) {
   const { db, providers } = deps;
 
-  return {
+  const activities = {
     /**
      * The pool's spec and numbers, read at one moment: members with their nodes, the CPU average
      * over the window, recent failures, and whether silent nodes still have a VM. Read-only. The
@@ -164,9 +164,24 @@ export function createPoolActivities(deps: ActivityDeps) {
       }
     },
 
+    /**
+     * Admits new nodes of the pool in order, each as admitPoolNode does, and stops at the first
+     * refusal: one activity for a whole scale-out instead of one per node.
+     */
+    async admitPoolNodes(input: { tenantId: string; pool: string; jobIds: string[]; templateVersion: number }) {
+      const admitted: Array<Extract<Admission, { admitted: true }>> = [];
+      for (const jobId of input.jobIds) {
+        const admission = await activities.admitPoolNode({ tenantId: input.tenantId, pool: input.pool, jobId, templateVersion: input.templateVersion });
+        if (!admission.admitted) return { admitted, refusal: { code: admission.code, message: admission.message } };
+        admitted.push(admission);
+      }
+      return { admitted };
+    },
+
     /** The last step of a pool's deletion, once no member is left. */
     async finishPoolDeletion(input: { tenantId: string; name: string }): Promise<void> {
       await deletePoolRows(db, input.tenantId, input.name);
     },
   };
+  return activities;
 }

@@ -26,13 +26,14 @@ import {
   provisionWorkflowId,
   type PoolMemory,
   type PoolWorkflowInput,
+  type ProvisionInput,
 } from './messages.js';
 import { provisionNode } from './provision.js';
 import { SA_PHASE, SA_POOL, SA_PROVIDER, SA_TENANT } from './search-attributes.js';
 
 // Database writes that take milliseconds: a short timeout, so an attempt lost with a dead worker
 // is retried within seconds instead of holding the pool's decisions for a minute.
-const { setPoolDesired, recordPoolEvents, requestDrain, admitPoolNode, finishPoolDeletion } = proxyActivities<Activities>({
+const { setPoolDesired, recordPoolEvents, requestDrain, admitPoolNode, admitPoolNodes, finishPoolDeletion } = proxyActivities<Activities>({
   startToCloseTimeout: '15s',
   retry,
 });
@@ -133,70 +134,97 @@ export async function poolReconciler(input: PoolWorkflowInput): Promise<void> {
   }
 
   async function removeMembers(removals: Removal[], now: number, members: Member[]): Promise<void> {
+    const actions: Array<() => Promise<void>> = [];
     for (const removal of removals) {
       if (memory.removing.includes(removal.jobId)) continue;
       memory.removing.push(removal.jobId);
       const member = members.find((m) => m.jobId === removal.jobId);
       if (!removal.nodeId || !member?.node) {
         note('cancel', `job ${removal.jobId}: ${removal.reason}`, now);
-        try {
-          await getExternalWorkflowHandle(provisionWorkflowId(removal.jobId)).cancel();
-        } catch {
-          // Already ended: nothing to cancel.
-        }
+        actions.push(() => cancelJob(removal.jobId));
         continue;
       }
       note('remove', `${removal.nodeId}: ${removal.reason}`, now);
-      try {
-        await startChild(decommissionNode, {
-          workflowId: decommissionWorkflowId(removal.nodeId),
-          args: [{ nodeId: removal.nodeId, tenantId, jobId: removal.jobId, provider: member.node.provider, vmId: member.node.vmId, pool: name }],
-          parentClosePolicy: ParentClosePolicy.ABANDON,
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          typedSearchAttributes: [
-            { key: SA_TENANT, value: tenantId },
-            { key: SA_PROVIDER, value: member.node.provider },
-            { key: SA_PHASE, value: 'decommissioning' },
-            { key: SA_POOL, value: name },
-          ],
-          staticSummary: `decommission ${removal.nodeId} of pool ${name}: ${removal.reason}`,
-        });
-      } catch (err) {
-        // Someone (DELETE /nodes/{id}) is already tearing it down.
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      }
+      const node = member.node;
+      actions.push(() => startDecommission(removal, node));
+    }
+    // Started together: a scale-in of a hundred nodes takes one workflow task, not a hundred.
+    if (patched('pool-batch-actions')) await Promise.all(actions.map((action) => action()));
+    else for (const action of actions) await action();
+  }
+
+  async function cancelJob(jobId: string): Promise<void> {
+    try {
+      await getExternalWorkflowHandle(provisionWorkflowId(jobId)).cancel();
+    } catch {
+      // Already ended: nothing to cancel.
     }
   }
 
-  /** Starts the decision's new nodes one by one; a refused admission stops there and says why. */
-  async function addNodes(decision: Decision, templateVersion: number, now: number): Promise<Condition | undefined> {
-    if (decision.add === 0) return undefined;
-    let started = 0;
-    let refusal: Condition | undefined;
-    for (let i = 0; i < decision.add; i++) {
-      const jobId = uuid4().replace(/-/g, '').slice(0, 16);
-      const admission = await admitPoolNode({ tenantId, pool: name, jobId, templateVersion });
-      if (!admission.admitted) {
-        refusal = { type: 'ScaleOutBlocked', reason: admission.code, message: admission.message };
-        break;
-      }
-      await startChild(provisionNode, {
-        workflowId: provisionWorkflowId(jobId),
-        args: [admission.input],
+  async function startDecommission(removal: Removal, node: NonNullable<Member['node']>): Promise<void> {
+    try {
+      await startChild(decommissionNode, {
+        workflowId: decommissionWorkflowId(removal.nodeId!),
+        args: [{ nodeId: removal.nodeId!, tenantId, jobId: removal.jobId, provider: node.provider, vmId: node.vmId, pool: name }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         typedSearchAttributes: [
           { key: SA_TENANT, value: tenantId },
-          { key: SA_PROVIDER, value: admission.input.provider },
-          { key: SA_PHASE, value: 'queued' },
+          { key: SA_PROVIDER, value: node.provider },
+          { key: SA_PHASE, value: 'decommissioning' },
           { key: SA_POOL, value: name },
         ],
-        staticSummary: admission.summary,
+        staticSummary: `decommission ${removal.nodeId} of pool ${name}: ${removal.reason}`,
       });
-      started += 1;
+    } catch (err) {
+      // Someone (DELETE /nodes/{id}) is already tearing it down.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
+  }
+
+  /**
+   * Starts the decision's new nodes: admitted in one activity, in order, up to the first refusal,
+   * then started together. (Histories from before the batch admitted and started them one by one.)
+   */
+  async function addNodes(decision: Decision, templateVersion: number, now: number): Promise<Condition | undefined> {
+    if (decision.add === 0) return undefined;
+    const newJobId = () => uuid4().replace(/-/g, '').slice(0, 16);
+    let admitted: Array<{ input: ProvisionInput; summary: string }> = [];
+    let refused: { code: string; message: string } | undefined;
+    if (patched('pool-batch-actions')) {
+      const jobIds = Array.from({ length: decision.add }, newJobId);
+      ({ admitted, refusal: refused } = await admitPoolNodes({ tenantId, pool: name, jobIds, templateVersion }));
+      await Promise.all(admitted.map(startProvision));
+    } else {
+      for (let i = 0; i < decision.add; i++) {
+        const admission = await admitPoolNode({ tenantId, pool: name, jobId: newJobId(), templateVersion });
+        if (!admission.admitted) {
+          refused = admission;
+          break;
+        }
+        admitted.push(admission);
+        await startProvision(admission);
+      }
+    }
+    const started = admitted.length;
     if (started > 0) note('add', `${started} node${started === 1 ? '' : 's'} (${decision.addReason})`, now);
-    return refusal;
+    return refused && { type: 'ScaleOutBlocked', reason: refused.code, message: refused.message };
+  }
+
+  async function startProvision(admission: { input: ProvisionInput; summary: string }): Promise<void> {
+    await startChild(provisionNode, {
+      workflowId: provisionWorkflowId(admission.input.jobId),
+      args: [admission.input],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      typedSearchAttributes: [
+        { key: SA_TENANT, value: tenantId },
+        { key: SA_PROVIDER, value: admission.input.provider },
+        { key: SA_PHASE, value: 'queued' },
+        { key: SA_POOL, value: name },
+      ],
+      staticSummary: admission.summary,
+    });
   }
 
   function noteConditionChanges(before: Condition[], after: Condition[], now: number): void {

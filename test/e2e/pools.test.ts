@@ -66,6 +66,7 @@ describe('the pool API', () => {
 
   it('keeps min, grows with desired, refuses desired below min, and is invisible to other tenants', { timeout: 120_000 }, async () => {
     const created = await pools.create(poolBody('web', { min: 2, max: 6 }));
+    const firstRun = (await stack.client.workflow.getHandle(poolWorkflowId(stack.tenantId, 'web')).describe()).runId;
     expect(created).toMatchObject({ name: 'web', state: 'active', min: 2, max: 6, desired: 2, template_version: 1, evaluation_interval: '1s' });
     expect((await pools.request('POST', POOLS, poolBody('web'))).body.error).toMatchObject({ code: 'pool_exists', field: 'name' });
 
@@ -108,6 +109,8 @@ describe('the pool API', () => {
     const vms = (await stack.local.all()).filter((vm) => vm.labels['berth.dev/pool'] === 'web');
     expect(vms).toEqual([]);
     expect(await getTenant(stack.db, stack.tenantId)).toMatchObject({ reserved_nodes: 0, committed_cents: 0 });
+    // Its first run: nodes admitted and started together.
+    await recordHistory(stack.client, poolWorkflowId(stack.tenantId, 'web'), 'pool-batch-scale-out', firstRun);
   });
 });
 
