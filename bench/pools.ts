@@ -177,56 +177,39 @@ type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
 const eventMs = (e: HistoryEvent) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
 
 /**
- * One admission of the reconciler's scale-out loop, from its history (server event times, medians
- * in ms): the `admitPoolNode` activity (scheduled → completed), then until the workflow task that
- * follows asks to start the child, the child start (initiated → started), and until the next
- * admission is scheduled (the workflow task that sees the child started).
+ * Where a scale-out's time goes in the reconciler, from its history (server event times, ms): the
+ * admission activities (one per pass: `admitPoolNodes` admits the whole batch), their median
+ * duration, and the span from the first child start asked to the last child started.
  */
 function admissionCycle(runs: HistoryEvent[][]) {
   const admit = new Map<string, number>();
-  const starts = new Map<string, number>();
-  const parts = { admission_activity: [] as number[], to_start_child: [] as number[], child_start: [] as number[], to_next_admission: [] as number[] };
-  let admitted: number | undefined;
-  let childStarted: number | undefined;
-  for (const e of runs.flatMap((events) => [undefined, ...events])) {
-    if (!e) {
-      // A new run: event ids start again, and no cycle spans two runs.
-      admit.clear();
-      starts.clear();
-      admitted = childStarted = undefined;
-      continue;
-    }
-    const at = eventMs(e);
-    const id = String(e.eventId);
-    if (e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === 'admitPoolNode') {
-      admit.set(id, at);
-      if (childStarted !== undefined) parts.to_next_admission.push(at - childStarted);
-      childStarted = undefined;
-    } else if (e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) {
-      const scheduled = admit.get(String(e.activityTaskCompletedEventAttributes?.scheduledEventId));
-      if (scheduled !== undefined) {
-        parts.admission_activity.push(at - scheduled);
-        admitted = at;
-      }
-    } else if (e.eventType === E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED && e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name === 'provisionNode') {
-      starts.set(id, at);
-      if (admitted !== undefined) parts.to_start_child.push(at - admitted);
-      admitted = undefined;
-    } else if (e.eventType === E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED) {
-      const initiated = starts.get(String(e.childWorkflowExecutionStartedEventAttributes?.initiatedEventId));
-      if (initiated !== undefined) {
-        parts.child_start.push(at - initiated);
-        childStarted = at;
+  const durations: number[] = [];
+  let firstInitiated: number | undefined;
+  let lastStarted: number | undefined;
+  let children = 0;
+  for (const events of runs) {
+    admit.clear();
+    for (const e of events) {
+      const at = eventMs(e);
+      const type = e.activityTaskScheduledEventAttributes?.activityType?.name;
+      if (e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && (type === 'admitPoolNodes' || type === 'admitPoolNode')) {
+        admit.set(String(e.eventId), at);
+      } else if (e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) {
+        const scheduled = admit.get(String(e.activityTaskCompletedEventAttributes?.scheduledEventId));
+        if (scheduled !== undefined) durations.push(at - scheduled);
+      } else if (e.eventType === E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED && e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name === 'provisionNode') {
+        firstInitiated ??= at;
+        children += 1;
+      } else if (e.eventType === E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED && firstInitiated !== undefined && children > 0) {
+        lastStarted = at;
       }
     }
   }
-  const median = (xs: number[]) => percentiles(xs).p50;
   return {
-    admissions: parts.admission_activity.length,
-    admission_activity: median(parts.admission_activity),
-    to_start_child: median(parts.to_start_child),
-    child_start: median(parts.child_start),
-    to_next_admission: median(parts.to_next_admission),
+    admission_activities: durations.length,
+    admission_activity_ms: percentiles(durations).p50,
+    children_started: children,
+    child_starts_span_ms: firstInitiated !== undefined && lastStarted !== undefined ? Math.round(lastStarted - firstInitiated) : null,
   };
 }
 

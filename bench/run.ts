@@ -371,8 +371,8 @@ function printTable(r: {
     `GET job under load          ${r.api.get_job.requests_per_second} req/s, bare route ${r.api.bare_route.requests_per_second} req/s, ratio ${r.api.ratio}`,
     `pool 0 → ${s.nodes}`.padEnd(28) +
       `${s.scale_out.ready_s} s until all ready (${s.scale_out.nodes_per_second} nodes/s; one admission every ${s.scale_out.admission_interval_ms} ms)`,
-    `  one admission`.padEnd(28) +
-      `admitPoolNode ${c.admission_activity} ms, task to start the child ${c.to_start_child} ms, child start ${c.child_start} ms, task to the next admission ${c.to_next_admission} ms (medians)`,
+    `  admission`.padEnd(28) +
+      `${c.admission_activities} admission activit${c.admission_activities === 1 ? 'y' : 'ies'} (median ${c.admission_activity_ms} ms), ${c.children_started} child starts within ${c.child_starts_span_ms} ms`,
     `pool ${s.nodes} → 0`.padEnd(28) + `${s.scale_in.gone_s} s until all gone (drain timeout 1 s; one removal started every ${s.scale_in.removal_interval_ms} ms)`,
     `pool run                    worker RSS peak ${s.worker_rss_peak_mb} MiB (${s.worker_rss_before_mb} before), reconciler history ${w.history_events} events, ${w.runs} run${w.runs === 1 ? '' : 's'} (${w.events_all_runs} events in all)`,
     `heartbeats ${h.nodes} nodes/${h.interval_s}s`.padEnd(28) +

@@ -37,9 +37,8 @@ it('produces every figure, a JSON file and a chart', { timeout: 300_000 }, async
     scale.nodes,
     scale.scale_out.ready_s,
     scale.scale_out.nodes_per_second,
-    scale.scale_out.admission_interval_ms,
-    scale.scale_out.admission_cycle_ms.admission_activity,
-    scale.scale_out.admission_cycle_ms.child_start,
+    scale.scale_out.admission_cycle_ms.admission_activity_ms,
+    scale.scale_out.admission_cycle_ms.child_starts_span_ms,
     scale.scale_in.gone_s,
     scale.worker_rss_peak_mb,
     scale.workflow.history_events,
@@ -56,7 +55,10 @@ it('produces every figure, a JSON file and a chart', { timeout: 300_000 }, async
   for (const figure of figures) expect(Number.isFinite(figure) && figure > 0, String(figure)).toBe(true);
   expect(scale.scale_out.ready_s).toBeLessThan(scale.scale_out.timeout_s);
   expect(scale.scale_in.gone_s).toBeLessThan(scale.scale_in.timeout_s);
-  expect(scale.scale_out.admission_cycle_ms.admissions).toBe(scale.nodes);
+  // A batch admits many nodes within a millisecond: the interval may be 0, never negative.
+  expect(scale.scale_out.admission_interval_ms).toBeGreaterThanOrEqual(0);
+  expect(scale.scale_out.admission_cycle_ms.children_started).toBe(scale.nodes);
+  expect(scale.scale_out.admission_cycle_ms.admission_activities).toBeGreaterThanOrEqual(1);
   expect(scale.workflow.events_all_runs).toBeGreaterThanOrEqual(scale.workflow.history_events);
   expect(beats.steady.latency_ms.count).toBe(beats.steady.requests);
   expect(beats.errors).toBe(0);
