@@ -5,8 +5,11 @@ import { except } from 'hono/combine';
 import { HTTPException } from 'hono/http-exception';
 import { consoleRoutes } from '../console/server.js';
 import { adminAuth } from './admin-auth.js';
+import { API_BASE } from './contract.js';
 import type { AppDeps, AppEnv } from './deps.js';
+import { docsRoutes } from './docs.js';
 import { apiError, notFoundHandler, payloadTooLarge } from './errors.js';
+import { operationsAt, openApiDocument } from './openapi.js';
 import { requestLog } from './request-log.js';
 import { budgetRoutes } from './routes/budget.js';
 import { healthRoutes } from './routes/health.js';
@@ -19,13 +22,32 @@ import { providerRoutes } from './routes/providers.js';
 import { registerRoutes } from './routes/register.js';
 import { tenantRoutes } from './routes/tenants.js';
 
-export const API_BASE = '/cp/api/v1';
+export { API_BASE };
 export const MAX_BODY_BYTES = 64 * 1024;
+
+/** Whether the operation at this method and path takes no admin token (see api/contract.ts). */
+const isPublic = (method: string, path: string) => {
+  const as = (method === 'HEAD' ? 'GET' : method).toLowerCase();
+  return operationsAt(path).some((op) => op.method === as && op.auth !== 'admin');
+};
+
+/** The methods a path answers (HEAD wherever GET), for 405's `Allow`; none for an unknown path. */
+function allowedMethods(path: string): string[] {
+  const methods = operationsAt(path).map((op) => op.method.toUpperCase());
+  if (methods.includes('GET')) methods.push('HEAD');
+  return [...new Set(methods)];
+}
 
 export function createApp(deps: AppDeps) {
   const app = new Hono<AppEnv>();
   app.use(requestLog(deps.logger));
-  app.notFound(notFoundHandler);
+  app.notFound((c) => {
+    const allowed = allowedMethods(c.req.path);
+    if (allowed.length === 0) return notFoundHandler(c);
+    return apiError(405, 'method_not_allowed', `${c.req.method} is not allowed on ${c.req.path}; it answers ${allowed.join(', ')}`, {
+      headers: { Allow: allowed.join(', ') },
+    }).getResponse();
+  });
   app.onError((err, c) => {
     if (err instanceof HTTPException) return err.getResponse();
     if (err instanceof ServiceError) {
@@ -45,9 +67,10 @@ export function createApp(deps: AppDeps) {
       onError: () => payloadTooLarge(MAX_BODY_BYTES),
     }),
   );
-  // Public routes: the VM's registration token and the node agent's credential are their own auth.
-  const publicPaths = [`${API_BASE}/cluster/register`, `${API_BASE}/cluster/nodes/:id/heartbeat`];
-  v1.use('*', except(publicPaths, adminAuth({ db: deps.db })));
+  // Public routes: the VM's registration token and the node agent's credential are their own auth;
+  // the OpenAPI document and its reference page need none.
+  v1.use('*', except((c) => isPublic(c.req.method, c.req.path), adminAuth({ db: deps.db })));
+  v1.route('/', docsRoutes(openApiDocument));
   v1.route('/cluster', registerRoutes(deps));
   v1.route('/cluster', heartbeatRoutes(deps));
   v1.route('/cluster', providerRoutes(deps));

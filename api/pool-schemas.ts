@@ -13,7 +13,7 @@ const duration = (min: number, max: number) =>
       return z.NEVER;
     }
     return value;
-  });
+  }).meta({ description: `a duration from ${formatMs(min)} to ${formatMs(max)}: 15s, 2m, 1h` });
 
 const SECOND = 1_000;
 const DAY = 86_400_000;
@@ -28,7 +28,7 @@ export const templateSchema = createNodeSchema.omit({ hostname: true }).extend({
   user_data: z.string().min(1).max(64 * 1024).optional(),
   /** A shell command whose output is the node's workload count (default: none, i.e. 0). */
   workload_command: z.string().min(1).max(4096).optional(),
-});
+}).meta({ id: 'PoolTemplate', description: 'What POST /cluster/nodes takes (but the hostname: nodes are named `<pool>-<id>`), plus `user_data` and `workload_command`.' });
 export type TemplateBody = z.output<typeof templateSchema>;
 
 const autoscalingSchema = z.strictObject({
@@ -57,7 +57,21 @@ const specFields = {
   drain_timeout: duration(SECOND, DAY).optional(),
 };
 
-export const createPoolSchema = z.strictObject({ name: poolNameSchema, template: templateSchema, ...specFields });
+export const createPoolSchema = z.strictObject({ name: poolNameSchema, template: templateSchema, ...specFields }).meta({
+  id: 'PoolRequest',
+  examples: [
+    {
+      name: 'web',
+      template: { provider: 'local', region: 'local', plan: 'local-1' },
+      min: 1,
+      max: 4,
+      desired: 2,
+      autoscaling: { scale_out_cpu: 0.7, scale_in_cpu: 0.2, window: '30s', cooldown: '45s', step: 1, empty_ttl: '2m' },
+      health: { unhealthy_after: '1m', max_unhealthy: '40%' },
+      evaluation_interval: '5s',
+    },
+  ],
+});
 export type CreatePoolBody = z.output<typeof createPoolSchema>;
 
 /** Every field may change; the template is merged over the current one. */
@@ -70,7 +84,7 @@ export const patchPoolSchema = z.strictObject({
   health: healthSchema.optional(),
   evaluation_interval: specFields.evaluation_interval,
   drain_timeout: specFields.drain_timeout,
-});
+}).meta({ id: 'PoolChange', examples: [{ desired: 3 }] });
 export type PatchPoolBody = z.output<typeof patchPoolSchema>;
 
 type SpecBody = Pick<CreatePoolBody, 'min' | 'max' | 'autoscaling' | 'health' | 'evaluation_interval' | 'drain_timeout'>;

@@ -5,7 +5,7 @@ import { PHASES } from '../workflows/phases.js';
 /** An RFC 1123 host label: what every provider accepts as a server name. */
 export const hostnameSchema = z
   .string()
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, 'must be a host name of letters, digits and dashes (at most 63)');
+  .regex(/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/, 'must be a host name of letters, digits and dashes (at most 63)');
 
 const RESERVED_LABELS = new Set([LABEL_JOB, LABEL_TENANT, LABEL_MANAGED, LABEL_POOL]);
 
@@ -36,6 +36,10 @@ export const createNodeSchema = z.strictObject({
   firewall: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a firewall id').optional(),
   public_ipv4: z.boolean().optional(),
   ipv6: z.boolean().optional(),
+}).meta({
+  id: 'NodeRequest',
+  description: 'A node: the provider, region and plan, and options.',
+  examples: [{ provider: 'local', region: 'local', plan: 'local-1', hostname: 'worker-1', labels: { team: 'web' } }],
 });
 export type CreateNodeBody = z.output<typeof createNodeSchema>;
 
@@ -53,6 +57,16 @@ export const registerSchema = z
     hostname: hostnameSchema.optional(),
   })
   .catchall(z.union([z.string().max(256), z.number(), z.boolean()]))
-  .refine((body) => Object.keys(body).length <= 32, 'at most 32 facts');
+  .refine((body) => Object.keys(body).length <= 32, 'at most 32 facts')
+  .meta({
+    id: 'Registration',
+    description: 'The VM\'s registration token and its facts (at most 32; strings up to 256 characters, numbers, booleans).',
+    examples: [{ token: 'brt_0123456789abcdef_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG', hostname: 'worker-1', arch: 'x86_64' }],
+  });
 
 export const idSchema = z.string().regex(/^[a-z0-9-]{1,80}$/);
+
+/** What a reconnecting event-stream client sends; anything but an integer is ignored. */
+export const lastEventIdHeaders = z.object({
+  'Last-Event-ID': z.string().optional().meta({ description: 'the id of the last event received: the stream goes on after it' }),
+});

@@ -7,11 +7,19 @@ import { PROVIDER_NAMES, monthlyCents, type Plan } from '../providers/types.js';
 import { derivedId, randomId, sha256Hex } from '../security/tokens.js';
 import { provisionWorkflowId, type ProvisionInput } from '../workflows/messages.js';
 import type { provisionNode } from '../workflows/provision.js';
+import type { ErrorAnswer, ErrorCode } from './contract.js';
 import type { AppDeps } from './deps.js';
 import { apiError } from './errors.js';
 import { viaProvider } from './provider-errors.js';
 import { berthWorkflowOptions } from './workflow-options.js';
 import type { CreateNodeBody } from './schemas.js';
+
+/** What the catalogue check (and the provider calls it makes) can answer. */
+export const CATALOGUE_ERRORS = {
+  422: ['unknown_provider', 'unsupported_option', 'provider_not_configured', 'provider_token_invalid', 'unknown_region', 'unknown_plan'],
+  502: ['provider_error'],
+  503: { codes: ['provider_unavailable'], headers: { 'Retry-After': { description: 'seconds to wait' } } },
+} as const satisfies Record<number, ErrorAnswer | readonly ErrorCode[]>;
 
 /** What the catalogue check needs of a node request or a pool's template. */
 type CatalogueRequest = Pick<CreateNodeBody, 'provider' | 'region' | 'plan' | 'public_ipv4' | 'ipv6'>;

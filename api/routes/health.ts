@@ -1,6 +1,24 @@
 import { Hono } from 'hono';
 import { sql } from 'kysely';
+import { healthSchema } from '../answers.js';
+import { operation } from '../contract.js';
 import type { AppDeps } from '../deps.js';
+
+export const healthOperations = {
+  health: operation({
+    method: 'get',
+    path: '/healthz',
+    root: true,
+    operationId: 'health',
+    tag: 'Health',
+    summary: 'Whether the database and Temporal answer',
+    auth: 'public',
+    answers: {
+      200: { description: 'Both answer', json: healthSchema },
+      503: { description: 'One of them does not: `checks` names it', json: healthSchema },
+    },
+  }),
+};
 
 const CHECK_TIMEOUT_MS = 3_000;
 

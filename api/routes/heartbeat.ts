@@ -5,17 +5,43 @@ import { checkNodeCredential, recordHeartbeat, type CredentialedNode } from '../
 import type { AppDeps } from '../deps.js';
 import { apiError, payloadTooLarge } from '../errors.js';
 import { FailureLimiter } from '../failure-limiter.js';
+import { heartbeatAnswerSchema } from '../answers.js';
+import { operation } from '../contract.js';
+import { idSchema } from '../schemas.js';
 import { jsonBody } from '../validate.js';
 import { clientAddress } from './register.js';
 
 export const HEARTBEAT_MAX_BYTES = 4 * 1024;
 
-const heartbeatSchema = z.strictObject({
-  cpu: z.number().min(0).max(1),
-  memory: z.number().min(0).max(1),
-  workloads: z.number().int().min(0).max(100_000),
-  drained: z.boolean().optional(),
-});
+const heartbeatSchema = z
+  .strictObject({
+    cpu: z.number().min(0).max(1).meta({ description: 'CPU use since the last report, 0 to 1' }),
+    memory: z.number().min(0).max(1).meta({ description: 'memory in use, 0 to 1' }),
+    workloads: z.number().int().min(0).max(100_000).meta({ description: 'how many workloads run on the node' }),
+    drained: z.boolean().optional().meta({ description: 'true once the node has moved its work away after a `drain`' }),
+  })
+  .meta({ id: 'Heartbeat', examples: [{ cpu: 0.42, memory: 0.61, workloads: 3 }] });
+
+export const heartbeatOperations = {
+  heartbeat: operation({
+    method: 'post',
+    path: '/cluster/nodes/{id}/heartbeat',
+    operationId: 'heartbeat',
+    tag: 'Node agent',
+    summary: "The node agent's report: load and workloads; answers whether to drain",
+    description:
+      'Authenticated with the node credential from the registration answer, before the body is read. A wrong credential, another node\'s id, an unknown or decommissioned node: one uniform 401; an address with 20 failures in 5 minutes gets 429. Bodies over 4 KiB get 413. Nothing is recorded for any refusal.',
+    auth: 'node',
+    params: z.object({ id: idSchema }),
+    body: heartbeatSchema,
+    maxBodyBytes: HEARTBEAT_MAX_BYTES,
+    answers: { 200: { description: 'Recorded; whether the node should keep running workloads or drain', json: heartbeatAnswerSchema } },
+    errors: {
+      401: { codes: ['invalid_credentials'], headers: { 'WWW-Authenticate': { description: 'Bearer', required: true } } },
+      429: { codes: ['too_many_attempts'], headers: { 'Retry-After': { description: 'seconds to wait', required: true } } },
+    },
+  }),
+};
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{1,256})$/;
 
@@ -56,7 +82,7 @@ export function heartbeatRoutes(deps: AppDeps) {
   });
 
   return new Hono<HeartbeatEnv>().post('/nodes/:id/heartbeat', authenticate, smallBody, async (c) => {
-    const body = await jsonBody(c, heartbeatSchema);
+    const body = await jsonBody(c, heartbeatOperations.heartbeat.body);
     const result = await recordHeartbeat(deps.db, { nodeId: c.get('node').node_id, at: new Date(), ...body });
     // The node stopped being ready since its credential was checked: the credential no longer holds.
     if (!result) {

@@ -1,14 +1,74 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { z } from 'zod';
 import { findJob as findJobRow, jobOutcome, jobProgressSince, listJobs } from '../../db/jobs.js';
 import { FINAL_PHASES, isPhase } from '../../workflows/phases.js';
 import { provisionWorkflowId } from '../../workflows/messages.js';
+import { jobDetailSchema, jobListSchema, jobPhaseEventSchema } from '../answers.js';
+import { operation } from '../contract.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { apiError } from '../errors.js';
-import { idSchema, listJobsQuerySchema } from '../schemas.js';
+import { idSchema, lastEventIdHeaders, listJobsQuerySchema } from '../schemas.js';
 import { parseOr400 } from '../validate.js';
 import { compact, jobView } from '../views.js';
+
+const jobParams = z.object({ id: idSchema });
+
+export const jobOperations = {
+  list: operation({
+    method: 'get',
+    path: '/cluster/jobs',
+    operationId: 'listJobs',
+    tag: 'Jobs',
+    summary: 'List jobs, newest first',
+    auth: 'admin',
+    query: listJobsQuerySchema,
+    answers: { 200: { description: 'The jobs', json: jobListSchema } },
+  }),
+  get: operation({
+    method: 'get',
+    path: '/cluster/jobs/{id}',
+    operationId: 'getJob',
+    tag: 'Jobs',
+    summary: 'A job: its phase, VM, node, error and progress',
+    auth: 'admin',
+    params: jobParams,
+    answers: {
+      200: {
+        description: 'The job',
+        json: jobDetailSchema,
+        links: { deleteNode: { operationId: 'deleteNode', parameters: { id: '$response.body#/node_id' }, description: "tear the job's node down, once it has one" } },
+      },
+    },
+    errors: { 404: ['job_not_found'] },
+  }),
+  events: operation({
+    method: 'get',
+    path: '/cluster/jobs/{id}/events',
+    operationId: 'jobEvents',
+    tag: 'Jobs',
+    summary: "A job's phases as Server-Sent Events",
+    description:
+      'One `phase` event per phase reached (the event id is its position), from the first one or after `Last-Event-ID`; the stream ends after a final phase (ready, failed, cancelled, decommissioned). A comment line keeps the stream alive every 15 s.',
+    auth: 'admin',
+    params: jobParams,
+    lenientHeaders: lastEventIdHeaders,
+    answers: { 200: { description: 'The event stream', events: { phase: jobPhaseEventSchema } } },
+    errors: { 404: ['job_not_found'] },
+  }),
+  cancel: operation({
+    method: 'post',
+    path: '/cluster/jobs/{id}/cancel',
+    operationId: 'cancelJob',
+    tag: 'Jobs',
+    summary: 'Cancel a job: its VM is torn down',
+    auth: 'admin',
+    params: jobParams,
+    answers: { 204: { description: 'Cancelled; the job ends `cancelled` once its VM is deleted' } },
+    errors: { 404: ['job_not_found'], 409: ['job_finished'], 503: ['temporal_unavailable'] },
+  }),
+};
 
 const KEEPALIVE_MS = 15_000;
 
@@ -28,7 +88,7 @@ export function jobRoutes(deps: AppDeps) {
 
   return new Hono<AppEnv>()
     .get('/jobs', async (c) => {
-      const query = parseOr400(listJobsQuerySchema, c.req.query());
+      const query = parseOr400(jobOperations.list.query, c.req.query());
       const rows = await listJobs(db, c.get('tenantId'), query);
       return c.json({ jobs: rows.map(jobView) });
     })

@@ -4,32 +4,104 @@ import { z } from 'zod';
 import { findNode, listNodes } from '../../db/nodes.js';
 import { decommissionWorkflowId, type DecommissionInput } from '../../workflows/messages.js';
 import type { decommissionNode } from '../../workflows/decommission.js';
+import { jobCreatedSchema, nodeDeletedSchema, nodeListSchema, previewSchema } from '../answers.js';
+import { operation } from '../contract.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { apiError } from '../errors.js';
 import { createNodeSchema, idempotencyKeySchema, idSchema } from '../schemas.js';
-import { checkCatalogue, previewJob, submitJob } from '../submit-job.js';
+import { CATALOGUE_ERRORS, checkCatalogue, previewJob, submitJob } from '../submit-job.js';
 import { jsonBody, parseOr400 } from '../validate.js';
 import { berthWorkflowOptions } from '../workflow-options.js';
 import { nodeView } from '../views.js';
 
-const dryRunQuery = z.object({ dry_run: z.enum(['true', 'false', '1', '0']).optional().transform((v) => v === 'true' || v === '1') });
+const dryRunQuery = z.object({
+  dry_run: z
+    .enum(['true', 'false', '1', '0'])
+    .optional()
+    .transform((v) => v === 'true' || v === '1')
+    .meta({ description: '`true`: answer what would be created and what it would cost, and create nothing' }),
+});
 const listNodesQuery = z.strictObject({ status: z.enum(['ready', 'decommissioning', 'decommissioned']).optional() });
+const idempotencyHeaders = z.object({
+  'Idempotency-Key': idempotencyKeySchema
+    .optional()
+    .meta({ description: 'a retry with the same key returns the same job; the same key with a different body is a 422' }),
+});
+
+export const nodeOperations = {
+  create: operation({
+    method: 'post',
+    path: '/cluster/nodes',
+    operationId: 'createNode',
+    tag: 'Nodes',
+    summary: 'Ask for a node: a job that creates the VM and waits for it to register',
+    description:
+      'The provider, region and plan are checked against the catalogue before anything is made; the job is admitted (tier, cap, budget) in the same transaction that records it. `?dry_run=true` answers what would be created and what it would cost, and creates nothing.',
+    auth: 'admin',
+    headers: idempotencyHeaders,
+    query: dryRunQuery,
+    body: createNodeSchema,
+    answers: {
+      202: {
+        description: 'The job is recorded and started',
+        json: jobCreatedSchema,
+        headers: { Location: { description: 'the job: /cp/api/v1/cluster/jobs/{job_id}', required: true } },
+        links: {
+          job: { operationId: 'getJob', parameters: { id: '$response.body#/job_id' }, description: 'the job' },
+          events: { operationId: 'jobEvents', parameters: { id: '$response.body#/job_id' }, description: "the job's phases as they happen" },
+          cancel: { operationId: 'cancelJob', parameters: { id: '$response.body#/job_id' }, description: 'cancel the job' },
+        },
+      },
+      200: { description: 'With `dry_run=true`: what would be created; nothing is', json: previewSchema },
+    },
+    errors: {
+      ...CATALOGUE_ERRORS,
+      402: ['budget_exceeded'],
+      403: ['plan_required'],
+      409: ['node_cap_reached'],
+      422: [...CATALOGUE_ERRORS[422], 'idempotency_key_reused'],
+      503: { codes: [...CATALOGUE_ERRORS[503].codes, 'temporal_unavailable'], headers: CATALOGUE_ERRORS[503].headers },
+    },
+  }),
+  list: operation({
+    method: 'get',
+    path: '/cluster/nodes',
+    operationId: 'listNodes',
+    tag: 'Nodes',
+    summary: 'List nodes',
+    auth: 'admin',
+    query: listNodesQuery,
+    answers: { 200: { description: 'The nodes', json: nodeListSchema } },
+  }),
+  delete: operation({
+    method: 'delete',
+    path: '/cluster/nodes/{id}',
+    operationId: 'deleteNode',
+    tag: 'Nodes',
+    summary: 'Tear a node down: its VM is deleted and its credential revoked, as its own workflow',
+    description: 'Deleting a node again is accepted and changes nothing.',
+    auth: 'admin',
+    params: z.object({ id: idSchema }),
+    answers: { 202: { description: 'The decommission runs (or has run)', json: nodeDeletedSchema } },
+    errors: { 404: ['node_not_found'], 503: ['temporal_unavailable'] },
+  }),
+};
 
 export function nodeRoutes(deps: AppDeps) {
   const { db } = deps;
   return new Hono<AppEnv>()
     .post('/nodes', async (c) => {
       const header = c.req.header('Idempotency-Key');
-      const idempotencyKey = header === undefined ? undefined : parseOr400(idempotencyKeySchema, header, 'Idempotency-Key');
-      const body = await jsonBody(c, createNodeSchema);
-      const dryRun = parseOr400(dryRunQuery, c.req.query()).dry_run;
+      const idempotencyKey = header === undefined ? undefined : parseOr400(nodeOperations.create.headers.shape['Idempotency-Key'], header, 'Idempotency-Key');
+      const body = await jsonBody(c, nodeOperations.create.body);
+      const dryRun = parseOr400(nodeOperations.create.query, c.req.query()).dry_run;
       const plan = await checkCatalogue(deps.providers, c.get('tenantId'), body);
       if (dryRun) return c.json(await previewJob(deps, c.get('tenantId'), body, plan));
       const { jobId } = await submitJob(deps, c.get('tenantId'), body, plan, idempotencyKey);
       return c.json({ job_id: jobId }, 202, { Location: `/cp/api/v1/cluster/jobs/${jobId}` });
     })
     .get('/nodes', async (c) => {
-      const query = parseOr400(listNodesQuery, c.req.query());
+      const query = parseOr400(nodeOperations.list.query, c.req.query());
       const rows = await listNodes(db, c.get('tenantId'), query);
       return c.json({ nodes: rows.map(nodeView) });
     })

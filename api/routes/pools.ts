@@ -2,6 +2,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { sql } from 'kysely';
+import { z } from 'zod';
 import { buildUserData, USER_DATA_LIMITS, userDataBytes, userDataKind } from '../../activities/cloud-init.js';
 import { getPool, getTemplate, listPools, poolEventsSince, type Pool, type PoolTemplate } from '../../db/pools.js';
 import { isProviderName } from '../../providers/registry.js';
@@ -9,12 +10,117 @@ import type { Plan } from '../../providers/types.js';
 import { poolPokeSignal, poolWorkflowId, type PoolWorkflowInput } from '../../workflows/messages.js';
 import type { poolReconciler } from '../../workflows/pool.js';
 import { SA_POOL, SA_TENANT } from '../../workflows/search-attributes.js';
+import { poolDecisionEventSchema, poolDeletedEventSchema, poolDeletionSchema, poolListSchema, poolSchema } from '../answers.js';
+import { operation } from '../contract.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { apiError } from '../errors.js';
 import { createPoolSchema, patchPoolSchema, poolNameSchema, specFromBody, type TemplateBody } from '../pool-schemas.js';
 import { checkSpec, mergeSpec, poolView } from '../pool-views.js';
-import { checkCatalogue } from '../submit-job.js';
+import { lastEventIdHeaders } from '../schemas.js';
+import { CATALOGUE_ERRORS, checkCatalogue } from '../submit-job.js';
 import { jsonBody } from '../validate.js';
+
+const poolParams = z.object({ name: poolNameSchema });
+const TEMPLATE_ERRORS = [...CATALOGUE_ERRORS[422], 'invalid_user_data', 'user_data_too_large'] as const;
+
+export const poolOperations = {
+  create: operation({
+    method: 'post',
+    path: '/cluster/pools',
+    operationId: 'createPool',
+    tag: 'Pools',
+    summary: 'Create a node pool: a reconciler keeps it between min and max',
+    description:
+      'Bad input is refused naming the field, with nothing stored: `min > max` (`min`), `desired` outside `[min, max]` (`desired`), `scale_in_cpu >= scale_out_cpu` (`autoscaling.scale_in_cpu`), an unknown provider, region or plan (`template.*`), user-data that is neither a cloud-config nor a script or too large for the provider (`template.user_data`).',
+    auth: 'admin',
+    body: createPoolSchema,
+    answers: {
+      201: {
+        description: 'The pool',
+        json: poolSchema,
+        headers: { Location: { description: 'the pool: /cp/api/v1/cluster/pools/{name}', required: true } },
+        links: {
+          pool: { operationId: 'getPool', parameters: { name: '$response.body#/name' }, description: 'the pool' },
+          update: { operationId: 'updatePool', parameters: { name: '$response.body#/name' }, description: 'change the pool' },
+          events: { operationId: 'poolEvents', parameters: { name: '$response.body#/name' }, description: "the pool's decisions" },
+          delete: { operationId: 'deletePool', parameters: { name: '$response.body#/name' }, description: 'delete the pool' },
+        },
+      },
+    },
+    errors: {
+      409: ['pool_exists'],
+      422: TEMPLATE_ERRORS,
+      502: CATALOGUE_ERRORS[502],
+      503: { codes: [...CATALOGUE_ERRORS[503].codes, 'temporal_unavailable'], headers: CATALOGUE_ERRORS[503].headers },
+    },
+  }),
+  list: operation({
+    method: 'get',
+    path: '/cluster/pools',
+    operationId: 'listPools',
+    tag: 'Pools',
+    summary: "The tenant's pools",
+    auth: 'admin',
+    answers: { 200: { description: 'The pools', json: poolListSchema } },
+  }),
+  get: operation({
+    method: 'get',
+    path: '/cluster/pools/{name}',
+    operationId: 'getPool',
+    tag: 'Pools',
+    summary: 'A pool: its spec, live counts, capacity, CPU average, last action and conditions',
+    auth: 'admin',
+    params: poolParams,
+    answers: { 200: { description: 'The pool', json: poolSchema } },
+    errors: { 404: ['pool_not_found'] },
+  }),
+  update: operation({
+    method: 'patch',
+    path: '/cluster/pools/{name}',
+    operationId: 'updatePool',
+    tag: 'Pools',
+    summary: "Change any field of a pool's spec",
+    description:
+      '`desired`, `min` and `max` take effect at once (a `min` above `desired` raises `desired`), `autoscaling` merges (`null` turns it off), and a `template` change is merged over the current template and recorded as a new `template_version`.',
+    auth: 'admin',
+    params: poolParams,
+    body: patchPoolSchema,
+    answers: { 200: { description: 'The pool', json: poolSchema } },
+    errors: {
+      404: ['pool_not_found'],
+      409: ['pool_deleting', 'pool_changed'],
+      422: TEMPLATE_ERRORS,
+      502: CATALOGUE_ERRORS[502],
+      503: CATALOGUE_ERRORS[503],
+    },
+  }),
+  delete: operation({
+    method: 'delete',
+    path: '/cluster/pools/{name}',
+    operationId: 'deletePool',
+    tag: 'Pools',
+    summary: 'Delete a pool: every node is drained and removed, then the pool',
+    description: 'Repeating it is the same delete.',
+    auth: 'admin',
+    params: poolParams,
+    answers: { 202: { description: 'The pool is being deleted', json: poolDeletionSchema } },
+    errors: { 404: ['pool_not_found'] },
+  }),
+  events: operation({
+    method: 'get',
+    path: '/cluster/pools/{name}/events',
+    operationId: 'poolEvents',
+    tag: 'Pools',
+    summary: "A pool's decisions as Server-Sent Events",
+    description:
+      'One `decision` event per decision recorded (the event id is its sequence number), from the first one or after `Last-Event-ID`; `deleted` once the pool is gone, and the stream ends. A comment line keeps the stream alive every 15 s.',
+    auth: 'admin',
+    params: poolParams,
+    lenientHeaders: lastEventIdHeaders,
+    answers: { 200: { description: 'The event stream', events: { decision: poolDecisionEventSchema, deleted: poolDeletedEventSchema } } },
+    errors: { 404: ['pool_not_found'] },
+  }),
+};
 
 const KEEPALIVE_MS = 15_000;
 /** How long a create waits for the reconciler of a deleted pool of the same name to finish. */
@@ -94,7 +200,7 @@ export function poolRoutes(deps: AppDeps) {
   return new Hono<AppEnv>()
     .post('/pools', async (c) => {
       const tenantId = c.get('tenantId');
-      const body = await jsonBody(c, createPoolSchema);
+      const body = await jsonBody(c, poolOperations.create.body);
       const spec = specFromBody(body);
       const desired = body.desired ?? body.min;
       checkSpec(spec, desired, body.desired !== undefined);
@@ -150,7 +256,7 @@ export function poolRoutes(deps: AppDeps) {
     .patch('/pools/:name', async (c) => {
       const tenantId = c.get('tenantId');
       const pool = await findPool(tenantId, c.req.param('name'));
-      const body = await jsonBody(c, patchPoolSchema);
+      const body = await jsonBody(c, poolOperations.update.body);
       if (pool.deleting) throw apiError(409, 'pool_deleting', `pool ${pool.name} is being deleted`);
       const spec = mergeSpec(pool.spec, body);
       const desired = body.desired ?? Math.min(spec.max, Math.max(spec.min, pool.desired));

@@ -9,8 +9,33 @@ import { provisionWorkflowId, registerUpdate, vmName, type NodeFacts } from '../
 import type { AppDeps } from '../deps.js';
 import { apiError } from '../errors.js';
 import { FailureLimiter } from '../failure-limiter.js';
+import { registeredSchema } from '../answers.js';
+import { operation } from '../contract.js';
 import { registerSchema } from '../schemas.js';
 import { jsonBody } from '../validate.js';
+
+const retryAfter = { 'Retry-After': { description: 'seconds to wait', required: true } };
+
+export const registerOperations = {
+  register: operation({
+    method: 'post',
+    path: '/cluster/register',
+    operationId: 'register',
+    tag: 'Node agent',
+    summary: "The VM's callback: its one-time registration token and facts",
+    description:
+      'Public: the registration token in the body is the credential. It is consumed atomically (single use, not expired, not revoked); the node\'s facts go to the job, which binds the node. The answer carries the node agent\'s credential, shown once. An address with too many failed registrations waits (429).',
+    auth: 'public',
+    body: registerSchema,
+    answers: { 200: { description: 'The node is bound', json: registeredSchema } },
+    errors: {
+      401: ['invalid_token'],
+      409: ['job_not_waiting'],
+      429: { codes: ['too_many_attempts'], headers: retryAfter },
+      503: { codes: ['registration_not_delivered'], headers: retryAfter },
+    },
+  }),
+};
 
 /**
  * The VM's callback (public: the one-time token is the credential). The token is consumed here and
@@ -28,7 +53,7 @@ export function registerRoutes(deps: AppDeps) {
     if (wait > 0) {
       throw apiError(429, 'too_many_attempts', 'too many failed registrations from this address; retry later', { headers: { 'Retry-After': String(wait) } });
     }
-    const { token, hostname, ...extra } = await jsonBody(c, registerSchema);
+    const { token, hostname, ...extra } = await jsonBody(c, registerOperations.register.body);
     const claim = await consumeRegistrationToken(db, token);
     // One answer for unknown, used, revoked and expired tokens.
     if (!claim) {

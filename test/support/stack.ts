@@ -19,6 +19,7 @@ import { registrationKey, loadKeyring } from '../../security/key-files.js';
 import { freePort } from '../../temporal/dev-server.js';
 import { createWorker } from '../../worker/create-worker.js';
 import type { Phase } from '../../workflows/phases.js';
+import { ContractObserver, TRACE_HEADER } from '../contract/contract.js';
 import type { TestDatabase } from './databases.js';
 
 export const ADMIN_TOKEN = 'berth_test_admin_token_0123456789';
@@ -39,6 +40,12 @@ export interface StackOptions {
   poolMaxHistoryEvents?: number;
   /** Replaces some activities, e.g. to make one fail. */
   activities?: (real: Activities) => Partial<Activities>;
+  /**
+   * false: do not check answers against the OpenAPI document. By default every answer the stack's
+   * API serves (to `request`, to VMs' callbacks and agents, to any client) is checked; `request`
+   * fails at once on its own answer, and `stop()` fails on any other.
+   */
+  contract?: boolean;
 }
 
 export interface Response<T = any> {
@@ -74,9 +81,12 @@ export async function startStack(options: StackOptions = {}) {
     eventPollMs: 50,
     ...(options.poolMaxHistoryEvents !== undefined && { poolMaxHistoryEvents: options.poolMaxHistoryEvents }),
   });
+  const contract = options.contract === false ? undefined : new ContractObserver();
+  const fetchAnswer: typeof app.fetch = contract ? async (req, env) => contract.observe(req, await app.fetch(req, env)) : app.fetch;
   const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
+    const s = serve({ fetch: fetchAnswer, port, hostname: '127.0.0.1' }, () => resolve(s));
   });
+  let traces = 0;
 
   let stopWorker = async () => {};
   if (options.worker !== false) {
@@ -105,12 +115,20 @@ export async function startStack(options: StackOptions = {}) {
   }
 
   async function request<T = any>(method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response<T>> {
+    const trace = String(++traces);
     const res = await fetch(`${publicUrl}${route}`, {
       method,
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
+      headers: {
+        authorization: `Bearer ${ADMIN_TOKEN}`,
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+        ...headers,
+        [TRACE_HEADER]: trace,
+      },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
+    const problems = contract?.take(trace) ?? [];
+    if (problems.length > 0) throw new Error(`The answer to ${method} ${route} breaks the API contract (the OpenAPI document):\n- ${problems.join('\n- ')}`);
     return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
   }
 
@@ -147,6 +165,8 @@ export async function startStack(options: StackOptions = {}) {
     request,
     waitForPhase,
     createNode,
+    /** What the contract check has seen: answers checked, and the problems found. */
+    contract,
     async stop() {
       await stopWorker();
       for (const vm of await local.all()) await local.delete(vm.id);
@@ -155,6 +175,10 @@ export async function startStack(options: StackOptions = {}) {
       if (database) await database.drop();
       else await db.destroy();
       fs.rmSync(dataDir, { recursive: true, force: true });
+      const problems = contract?.take() ?? [];
+      if (problems.length > 0) {
+        throw new Error(`Answers of this stack's API broke the contract (the OpenAPI document):\n- ${[...new Set(problems)].slice(0, 20).join('\n- ')}`);
+      }
     },
   };
 }
