@@ -9,6 +9,8 @@ RUN apt-get update \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
+# swagger-ui-dist's dependency @scarf/scarf reports installs unless told not to.
+ENV SCARF_ANALYTICS=false
 # `npm install --no-save` rather than `npm ci`: see scripts/prepare.sh.
 RUN npm install --omit=dev --no-save --no-audit --no-fund
 

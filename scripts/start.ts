@@ -113,7 +113,7 @@ async function main(config: Config): Promise<void> {
     '',
     'Berth is running. Ctrl-C stops everything.',
     `  Console      ${apiUrl}/`,
-    `  API          ${apiUrl}/cp/api/v1`,
+    `  API          ${apiUrl}/cp/api/v1   (reference: ${apiUrl}/cp/api/v1/docs)`,
     `  Temporal UI  ${devServer?.uiUrl ?? `(using the Temporal server at ${address})`}`,
     `  Data         ${config.dataDir}`,
   ];
