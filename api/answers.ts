@@ -45,6 +45,7 @@ export const jobSchema = z
     node_id: z.string().optional(),
     vm_id: z.string().optional(),
     error: z.string().optional(),
+    pool: z.string().optional().meta({ description: 'the pool that made the job; absent for a job asked for by hand' }),
     created_at: time,
     updated_at: time,
   })
@@ -70,15 +71,42 @@ export const jobPhaseEventSchema = z
 export const nodeSchema = z
   .strictObject({
     node_id: z.string(),
-    job_id: z.string(),
+    job_id: nullable(z.string()).meta({ description: 'the job that made the node; null for a node registered by hand' }),
     provider: z.string(),
     vm_id: nullable(z.string()),
     hostname: z.string(),
     status: z.enum(['ready', 'decommissioning', 'decommissioned']),
-    pool: z.string().optional(),
+    region: nullable(z.string()).meta({ description: "the job's region; null for a node registered by hand" }),
+    plan: nullable(z.string()).meta({ description: "the job's plan; null for a node registered by hand" }),
+    price_monthly_cents: nullable(z.number().int()).meta({
+      description: "the plan's monthly price in cents, as reserved against the budget when the job was admitted; null for a node registered by hand",
+    }),
+    pool: z.string().optional().meta({ description: 'the pool the node belongs to, when it does' }),
     created_at: time,
   })
   .meta({ id: 'Node' });
+
+const heartbeatTime = nullable(time);
+
+export const nodeDetailSchema = nodeSchema
+  .extend({
+    facts: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+      .meta({ description: 'what the VM reported about itself at registration (`hostname` and any extra facts)' }),
+    agent: z
+      .strictObject({
+        last_heartbeat_at: heartbeatTime.meta({ description: "the agent's last heartbeat; null before the first" }),
+        cpu: nullable(z.number()).meta({ description: 'CPU use in the last report, 0 to 1' }),
+        memory: nullable(z.number()).meta({ description: 'memory in use in the last report, 0 to 1' }),
+        workloads: nullable(z.number().int()).meta({ description: 'workloads running in the last report' }),
+        busy_at: heartbeatTime.meta({ description: 'the last heartbeat that reported a workload' }),
+        drain_requested_at: heartbeatTime.meta({ description: 'when Berth asked the node to drain' }),
+        drained_at: heartbeatTime.meta({ description: 'when the node said it had drained' }),
+      })
+      .meta({ description: "the node agent's latest report; nulls for what it has not reported" }),
+    updated_at: time,
+  })
+  .meta({ id: 'NodeDetail', description: 'A node as listed, with its facts and its agent’s latest report; never its credential.' });
 
 export const nodeListSchema = z.strictObject({ nodes: z.array(nodeSchema) }).meta({ id: 'NodeList' });
 
@@ -154,7 +182,9 @@ export const budgetSchema = z
     monthly_cents: nullable(z.number().int()).meta({ description: 'null: no budget' }),
     committed_cents: z.number().int(),
     remaining_cents: nullable(z.number().int()),
-    nodes_counted: z.number().int(),
+    nodes_counted: z.number().int().meta({ description: 'the reserved nodes: jobs being provisioned or bound to a live node, counted against the cap and budget' }),
+    tier: z.enum(TIER_NAMES).meta({ description: "the tenant's license tier" }),
+    node_cap: nullable(z.number().int()).meta({ description: 'provisioned nodes the tier allows; null: no cap' }),
   })
   .meta({ id: 'Budget' });
 

@@ -47,6 +47,7 @@ export const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'mu
 
 export const listJobsQuerySchema = z.strictObject({
   phase: z.enum(PHASES).optional(),
+  pool: z.string().min(1).max(63).optional().meta({ description: 'only the jobs this pool made' }),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 

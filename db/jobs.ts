@@ -17,9 +17,10 @@ export function findJob(db: Db, tenantId: string, jobId: string): Promise<JobRow
 }
 
 /** The tenant's jobs, newest first. */
-export function listJobs(db: Db, tenantId: string, filter: { phase?: string | undefined; limit: number }): Promise<JobRow[]> {
+export function listJobs(db: Db, tenantId: string, filter: { phase?: string | undefined; pool?: string | undefined; limit: number }): Promise<JobRow[]> {
   let select = db.selectFrom('jobs').selectAll().where('tenant_id', '=', tenantId);
   if (filter.phase) select = select.where('phase', '=', filter.phase);
+  if (filter.pool) select = select.where('pool', '=', filter.pool);
   return select.orderBy('created_at', 'desc').orderBy('job_id').limit(filter.limit).execute();
 }
 

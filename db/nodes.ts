@@ -5,11 +5,28 @@ import type { NodeRow } from './schema.js';
 
 export type NodeStatus = 'ready' | 'decommissioning' | 'decommissioned';
 
-/** The tenant's nodes, newest first. */
-export function listNodes(db: Db, tenantId: string, filter: { status?: NodeStatus | undefined } = {}): Promise<NodeRow[]> {
-  let select = db.selectFrom('nodes').selectAll().where('tenant_id', '=', tenantId);
-  if (filter.status) select = select.where('status', '=', filter.status);
-  return select.orderBy('created_at', 'desc').orderBy('node_id').execute();
+/** A node with the region, plan and monthly price of the job that made it (null for a node registered by hand). */
+export type NodeWithJob = NodeRow & { region: string | null; plan: string | null; price_cents: number | null };
+
+function selectNodesWithJob(db: Db, tenantId: string) {
+  return db
+    .selectFrom('nodes')
+    .leftJoin('jobs', 'jobs.job_id', 'nodes.job_id')
+    .selectAll('nodes')
+    .select(['jobs.region as region', 'jobs.plan as plan', 'jobs.price_cents as price_cents'])
+    .where('nodes.tenant_id', '=', tenantId);
+}
+
+/** The tenant's nodes, newest first, each with its job's region, plan and price. */
+export function listNodes(db: Db, tenantId: string, filter: { status?: NodeStatus | undefined } = {}): Promise<NodeWithJob[]> {
+  let select = selectNodesWithJob(db, tenantId);
+  if (filter.status) select = select.where('nodes.status', '=', filter.status);
+  return select.orderBy('nodes.created_at', 'desc').orderBy('nodes.node_id').execute();
+}
+
+/** The tenant's node with its job's region, plan and price; another tenant's is as absent as one that never existed. */
+export function findNodeWithJob(db: Db, tenantId: string, nodeId: string): Promise<NodeWithJob | undefined> {
+  return selectNodesWithJob(db, tenantId).where('nodes.node_id', '=', nodeId).executeTakeFirst();
 }
 
 /** The tenant's node; another tenant's is as absent as one that never existed. */

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { getTenant, setBudget } from '../../db/tenants.js';
 import type { TenantRow } from '../../db/schema.js';
+import { isTier, TIERS } from '../../db/tiers.js';
 import { budgetSchema as budgetAnswer } from '../answers.js';
 import { operation } from '../contract.js';
 import type { AppDeps, AppEnv } from '../deps.js';
@@ -20,7 +21,8 @@ export const budgetOperations = {
     operationId: 'getBudget',
     tag: 'Budget',
     summary: "The tenant's monthly budget and what counts against it",
-    description: "Live and in-flight nodes count at their plan's monthly price; a null budget means no limit.",
+    description:
+      "Live and in-flight nodes count at their plan's monthly price; a null budget means no limit. `tier` and `node_cap` say how many provisioned nodes the tenant may hold (`nodes_counted` of `node_cap`; null: no cap).",
     auth: 'admin',
     answers: { 200: { description: 'The budget', json: budgetAnswer } },
   }),
@@ -43,6 +45,9 @@ function budgetView(tenant: TenantRow) {
     committed_cents: tenant.committed_cents,
     remaining_cents: budget === null ? null : Math.max(0, budget - tenant.committed_cents),
     nodes_counted: tenant.reserved_nodes,
+    tier: tenant.tier,
+    // A tier Berth does not know provisions nothing (db/admission.ts): its cap is 0.
+    node_cap: isTier(tenant.tier) ? TIERS[tenant.tier].nodeCap : 0,
   };
 }
 

@@ -1,10 +1,10 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { findNode, listNodes } from '../../db/nodes.js';
+import { findNode, findNodeWithJob, listNodes } from '../../db/nodes.js';
 import { decommissionWorkflowId, type DecommissionInput } from '../../workflows/messages.js';
 import type { decommissionNode } from '../../workflows/decommission.js';
-import { jobCreatedSchema, nodeDeletedSchema, nodeListSchema, previewSchema } from '../answers.js';
+import { jobCreatedSchema, nodeDeletedSchema, nodeDetailSchema, nodeListSchema, previewSchema } from '../answers.js';
 import { operation } from '../contract.js';
 import type { AppDeps, AppEnv } from '../deps.js';
 import { apiError } from '../errors.js';
@@ -12,7 +12,7 @@ import { createNodeSchema, idempotencyKeySchema, idSchema } from '../schemas.js'
 import { CATALOGUE_ERRORS, checkCatalogue, previewJob, submitJob } from '../submit-job.js';
 import { jsonBody, parseOr400 } from '../validate.js';
 import { berthWorkflowOptions } from '../workflow-options.js';
-import { nodeView } from '../views.js';
+import { nodeDetailView, nodeView } from '../views.js';
 
 const dryRunQuery = z.object({
   dry_run: z
@@ -69,9 +69,28 @@ export const nodeOperations = {
     operationId: 'listNodes',
     tag: 'Nodes',
     summary: 'List nodes',
+    description: "Newest first; each with the region, plan and monthly price of the job that made it (null for a node registered by hand).",
     auth: 'admin',
     query: listNodesQuery,
     answers: { 200: { description: 'The nodes', json: nodeListSchema } },
+  }),
+  get: operation({
+    method: 'get',
+    path: '/cluster/nodes/{id}',
+    operationId: 'getNode',
+    tag: 'Nodes',
+    summary: "A node: as listed, plus the facts its VM reported at registration and its agent's latest report",
+    description: "Another tenant's node is as absent as one that never existed. The node's credential is never shown.",
+    auth: 'admin',
+    params: z.object({ id: idSchema }),
+    answers: {
+      200: {
+        description: 'The node',
+        json: nodeDetailSchema,
+        links: { deleteNode: { operationId: 'deleteNode', parameters: { id: '$response.body#/node_id' }, description: 'tear the node down' } },
+      },
+    },
+    errors: { 404: ['node_not_found'] },
   }),
   delete: operation({
     method: 'delete',
@@ -104,6 +123,12 @@ export function nodeRoutes(deps: AppDeps) {
       const query = parseOr400(nodeOperations.list.query, c.req.query());
       const rows = await listNodes(db, c.get('tenantId'), query);
       return c.json({ nodes: rows.map(nodeView) });
+    })
+    .get('/nodes/:id', async (c) => {
+      const nodeId = c.req.param('id');
+      const node = idSchema.safeParse(nodeId).success ? await findNodeWithJob(db, c.get('tenantId'), nodeId) : undefined;
+      if (!node) throw apiError(404, 'node_not_found', `no node ${nodeId}`);
+      return c.json(nodeDetailView(node));
     })
     .delete('/nodes/:id', async (c) => {
       const nodeId = c.req.param('id');

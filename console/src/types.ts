@@ -56,6 +56,8 @@ export interface Job {
   node_id?: string;
   vm_id?: string;
   error?: string;
+  /** The pool that made the job. */
+  pool?: string;
   created_at: string;
   updated_at: string;
 }
@@ -83,8 +85,30 @@ export interface ClusterNode {
   vm_id?: string | null;
   hostname: string;
   status: NodeStatus;
+  /** The job's region, plan and monthly price (cents); null for a node registered by hand. */
+  region: string | null;
+  plan: string | null;
+  price_monthly_cents: number | null;
   pool?: string;
   created_at: string;
+}
+
+export interface NodeAgentReport {
+  last_heartbeat_at: string | null;
+  /** 0 to 1. */
+  cpu: number | null;
+  /** 0 to 1. */
+  memory: number | null;
+  workloads: number | null;
+  busy_at: string | null;
+  drain_requested_at: string | null;
+  drained_at: string | null;
+}
+
+export interface NodeDetail extends ClusterNode {
+  facts: Record<string, string | number | boolean>;
+  agent: NodeAgentReport;
+  updated_at: string;
 }
 
 export interface Budget {
@@ -92,6 +116,9 @@ export interface Budget {
   committed_cents: number;
   remaining_cents: number | null;
   nodes_counted: number;
+  tier: string;
+  /** null: no cap. */
+  node_cap: number | null;
 }
 
 export interface Admission {

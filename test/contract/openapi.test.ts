@@ -263,6 +263,8 @@ describe('served', () => {
     ok(await r('GET', `${API}/cluster/nodes?status=ready`), 200);
     const deadline = Date.now() + 15_000;
     while (!stack.contract!.seen.has('heartbeat 200') && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+    ok(await r('GET', `${API}/cluster/nodes/${job.node_id}`), 200);
+    ok(await r('GET', `${API}/cluster/nodes/node-nope`), 404);
     ok(await r('DELETE', `${API}/cluster/nodes/${job.node_id}`), 202);
 
     // A job cancelled while its VM never calls back.

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey, createTenant } from '../../db/tenants.js';
 import { deriveRegistrationToken, sha256Hex } from '../../security/tokens.js';
 import { decommissionWorkflowId, provisionWorkflowId } from '../../workflows/messages.js';
 import { SA_PHASE } from '../../workflows/search-attributes.js';
@@ -150,6 +151,47 @@ describe('provisioning with the local provider', () => {
     expect(status.name).toBe('COMPLETED');
     expect(typedSearchAttributes.get(SA_PHASE)).toBe('decommissioned');
     await recordHistory(stack.client, decommissionWorkflowId(job.node_id), 'decommission-phase-attribute');
+  });
+
+  it("shows a node's job region, plan and price, its facts and its agent's last report, and the tier's cap", async () => {
+    const jobId = await stack.createNode({ hostname: 'detail-1', plan: 'local-2' });
+    const job = await stack.waitForPhase(jobId, ['ready', 'failed']);
+    expect(job.phase).toBe('ready');
+    expect(job.pool).toBeUndefined();
+
+    const row = (await stack.request('GET', '/cp/api/v1/cluster/nodes')).body.nodes.find((n: any) => n.node_id === job.node_id);
+    expect(row).toMatchObject({ region: 'local', plan: 'local-2', price_monthly_cents: expect.any(Number) });
+    const priced = await stack.db.selectFrom('jobs').select('price_cents').where('job_id', '=', jobId).executeTakeFirstOrThrow();
+    expect(row.price_monthly_cents).toBe(priced.price_cents);
+    expect(row).not.toHaveProperty('pool');
+
+    const url = `/cp/api/v1/cluster/nodes/${job.node_id}`;
+    const detail = await stack.request('GET', url);
+    expect(detail.status).toBe(200);
+    expect(detail.body).toMatchObject({ ...row, facts: { hostname: 'detail-1' }, updated_at: expect.any(String) });
+    expect(Object.keys(detail.body).filter((k) => /token|hash/.test(k))).toEqual([]);
+
+    // The local VM's agent heartbeats every second: its report shows up on the node.
+    await expect
+      .poll(async () => (await stack.request('GET', url)).body.agent, { timeout: 15_000 })
+      .toMatchObject({ last_heartbeat_at: expect.any(String), cpu: expect.any(Number), memory: expect.any(Number), workloads: expect.any(Number), drain_requested_at: null, drained_at: null });
+
+    expect((await stack.request('GET', '/cp/api/v1/cluster/nodes/node-nope')).status).toBe(404);
+    expect((await stack.request('GET', '/cp/api/v1/cluster/nodes/not%20an%20id')).body.error.code).toBe('node_not_found');
+
+    const budget = (await stack.request('GET', '/cp/api/v1/cluster/budget')).body;
+    expect(budget).toMatchObject({ tier: 'enterprise', node_cap: null, nodes_counted: expect.any(Number) });
+
+    // Another tenant sees neither the node nor the first tenant's cap.
+    await createTenant(stack.db, 'detail-other', 'Other', 'team');
+    const { key } = await createApiKey(stack.db, 'detail-other', 'test');
+    const auth = { authorization: `Bearer ${key}` };
+    const hidden = await stack.request('GET', url, undefined, auth);
+    expect(hidden.status).toBe(404);
+    expect(hidden.body.error.code).toBe('node_not_found');
+    expect((await stack.request('GET', '/cp/api/v1/cluster/budget', undefined, auth)).body).toMatchObject({ tier: 'team', node_cap: 5, nodes_counted: 0 });
+    const put = await stack.request('PUT', '/cp/api/v1/cluster/budget', { monthly_cents: 1000 }, auth);
+    expect(put.body).toMatchObject({ monthly_cents: 1000, tier: 'team', node_cap: 5 });
   });
 
   it('streams one event per phase change and ends with the job', async () => {

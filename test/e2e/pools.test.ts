@@ -72,6 +72,12 @@ describe('the pool API', () => {
 
     let pool = await pools.waitFor('web', (p) => p.nodes.ready === 2);
     expect(pool.capacity).toMatchObject({ vcpu: 2, memory_mb: 1024, price_monthly: 2, currency: 'EUR' });
+    // The pool's jobs say which pool made them, and the job list filters by pool.
+    const poolJobs = (await stack.request('GET', '/cp/api/v1/cluster/jobs?pool=web')).body.jobs;
+    expect(poolJobs.length).toBeGreaterThanOrEqual(2);
+    expect(poolJobs.every((j: { pool?: string }) => j.pool === 'web')).toBe(true);
+    expect((await stack.request('GET', `/cp/api/v1/cluster/jobs/${poolJobs[0].job_id}`)).body.pool).toBe('web');
+    expect((await stack.request('GET', '/cp/api/v1/cluster/jobs?pool=nope')).body.jobs).toEqual([]);
     expect((await pools.nodes('web')).map((n) => n.hostname)).toEqual([expect.stringMatching(/^web-/), expect.stringMatching(/^web-/)]);
 
     const patched = await pools.request('PATCH', `${POOLS}/web`, { desired: 4 });
@@ -231,8 +237,10 @@ describe('the node credential', () => {
     const firstRun = (await handle.describe()).runId;
     await pools.waitFor('quiet', (p) => p.nodes.ready === 1);
     const [node] = await pools.nodes('quiet');
-    const row = await stack.db.selectFrom('nodes').select(['agent_token_hash', 'last_heartbeat_at']).where('node_id', '=', node!.node_id!).executeTakeFirstOrThrow();
-    expect(row.agent_token_hash).toMatch(/^[0-9a-f]{64}$/);
+    // Stored by the register route once the workflow has answered, a moment after the node is ready.
+    await expect
+      .poll(async () => (await stack.db.selectFrom('nodes').select('agent_token_hash').where('node_id', '=', node!.node_id!).executeTakeFirst())?.agent_token_hash, { timeout: 10_000 })
+      .toMatch(/^[0-9a-f]{64}$/);
     await expect.poll(async () => (await stack.db.selectFrom('nodes').select('last_heartbeat_at').where('node_id', '=', node!.node_id!).executeTakeFirst())?.last_heartbeat_at, { timeout: 10_000 }).toBeTruthy();
     // The credential the VM got: on its disk, nowhere else.
     const header = fs.readFileSync(path.join(stack.local.vmsDir, node!.vm_id!, 'rootfs/etc/berth/agent.header'), 'utf8');

@@ -1,8 +1,8 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { describe, post, provisionWorkflowId, request } from '../api.js';
 import { Alert, ConfirmDialog, Empty, Link, Loading, StatusBadge, TemporalLink, useNow } from '../components.js';
-import { loadCluster, TIER_CAPS, type ClusterData, type NodeRow } from '../data.js';
-import { age, cents, money, plural, providerName, shortId } from '../format.js';
+import { loadCluster, type ClusterData, type NodeRow } from '../data.js';
+import { age, cents, plural, providerName, shortId } from '../format.js';
 import { PlusIcon, TrashIcon, XIcon } from '../icons.js';
 import { location, navigate } from '../router.js';
 import { openStream } from '../sse.js';
@@ -90,14 +90,9 @@ export function useCluster() {
 }
 
 function BudgetSummary({ data }: { data: ClusterData }) {
-  const { budget, tier } = data;
-  const cap = tier ? TIER_CAPS[tier] : undefined;
-  const nodes =
-    cap === undefined
-      ? `${plural(budget.nodes_counted, 'node')}`
-      : cap === null
-        ? `${plural(budget.nodes_counted, 'node')} (no cap on the ${tier} tier)`
-        : `${budget.nodes_counted} of ${cap} nodes`;
+  const { budget } = data;
+  const { tier, node_cap: cap } = budget;
+  const nodes = cap === null ? `${plural(budget.nodes_counted, 'node')} (no cap on the ${tier} tier)` : `${budget.nodes_counted} of ${cap} nodes`;
   const money =
     budget.monthly_cents === null ? `${cents(budget.committed_cents)} this month (no budget set)` : `${cents(budget.committed_cents)} of ${cents(budget.monthly_cents)} this month`;
   const capShare = cap ? Math.min(1, budget.nodes_counted / cap) : null;
@@ -112,10 +107,10 @@ function BudgetSummary({ data }: { data: ClusterData }) {
           <div class="stat-label">Nodes counted</div>
           <div class="stat-value">
             {budget.nodes_counted}
-            {cap !== undefined && <span class="stat-of"> {cap === null ? '· no cap' : `of ${cap}`}</span>}
+            <span class="stat-of"> {cap === null ? '· no cap' : `of ${cap}`}</span>
           </div>
           {capShare !== null && <Meter share={capShare} label="Share of the node cap in use" />}
-          <div class="stat-note">{tier ? `${tier} tier` : 'tier not shown to this key'}</div>
+          <div class="stat-note">{tier} tier</div>
         </div>
         <div class="card stat">
           <div class="stat-label">Committed this month</div>
@@ -183,7 +178,14 @@ export function ClusterPage() {
   const nodes = (data?.nodes ?? []).filter(
     (n) => (STATUS_FILTERS[status] ?? STATUS_FILTERS.live!).test(n) && (!provider || n.provider === provider) && (!pool || (pool === '-' ? !n.pool : n.pool === pool)),
   );
-  const jobs = (data?.jobs ?? []).filter((j) => (JOB_FILTERS[jobFilter] ?? JOB_FILTERS.recent!).test(j) && (!provider || j.provider === provider));
+  const jobPool = params.get('job_pool') ?? '';
+  const jobPools = useMemo(() => [...new Set((data?.jobs ?? []).map((j) => j.pool).filter((p): p is string => !!p))].sort(), [data]);
+  const jobs = (data?.jobs ?? []).filter(
+    (j) =>
+      (JOB_FILTERS[jobFilter] ?? JOB_FILTERS.recent!).test(j) &&
+      (!provider || j.provider === provider) &&
+      (!jobPool || (jobPool === '-' ? !j.pool : j.pool === jobPool)),
+  );
 
   async function runConfirmed() {
     if (!confirm) return;
@@ -317,7 +319,9 @@ export function ClusterPage() {
                         <td class="num" title={n.created_at}>
                           {age(n.created_at, now)}
                         </td>
-                        <td class="num">{n.price ? money(n.price.price_monthly, n.price.currency) : <span class="muted" title="no catalogue for this provider">—</span>}</td>
+                        <td class="num">
+                          {n.price_monthly_cents !== null ? cents(n.price_monthly_cents) : <span class="muted" title="registered by hand: no plan">—</span>}
+                        </td>
                         <td class="row-actions">
                           {n.status === 'ready' && (
                             <button type="button" class="button button-small button-quiet" onClick={() => setConfirm({ kind: 'delete', node: n })} aria-label={`Delete node ${n.hostname}`}>
@@ -345,6 +349,17 @@ export function ClusterPage() {
                     ))}
                   </select>
                 </label>
+                <label>
+                  Pool
+                  <select value={jobPool} onChange={(e) => setFilter('job_pool', e.currentTarget.value, '')} name="job_pool">
+                    <option value="">All jobs</option>
+                    <option value="-">Not from a pool</option>
+                    {jobPools.map((p) => (
+                      <option value={p}>{p}</option>
+                    ))}
+                    {jobPool && jobPool !== '-' && !jobPools.includes(jobPool) && <option value={jobPool}>{jobPool}</option>}
+                  </select>
+                </label>
               </div>
             </div>
             {jobs.length === 0 ? (
@@ -357,6 +372,7 @@ export function ClusterPage() {
                       <th scope="col">Job</th>
                       <th scope="col">Hostname</th>
                       <th scope="col">Provider · region · plan</th>
+                      <th scope="col">Pool</th>
                       <th scope="col">Phase</th>
                       <th scope="col">Error</th>
                       <th scope="col" class="num">
@@ -379,6 +395,7 @@ export function ClusterPage() {
                         <td>
                           {providerName(j.provider)} · {j.region} · <span class="mono">{j.plan}</span>
                         </td>
+                        <td>{j.pool ? <Link href={`/pools/${j.pool}`}>{j.pool}</Link> : <span class="muted">—</span>}</td>
                         <td>
                           <StatusBadge status={j.phase} />
                         </td>

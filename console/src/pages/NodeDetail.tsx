@@ -1,29 +1,43 @@
-// A node and the job that made it: what the node reported, its VM, its job's phases, delete.
+// A node and the job that made it: what the node reported, its agent's last report, its VM, its
+// job's phases, delete.
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { describe, get, post, provisionWorkflowId, request } from '../api.js';
+import { ApiError, describe, get, post, provisionWorkflowId, request } from '../api.js';
 import { Alert, ConfirmDialog, Link, Loading, StatusBadge, TemporalLink, useNow } from '../components.js';
 import { plans } from '../data.js';
-import { age, clock, dateTime, disk, memory, money, providerName, shortId } from '../format.js';
+import { age, cents, clock, dateTime, disk, memory, money, providerName, shortId } from '../format.js';
 import { TrashIcon, XIcon } from '../icons.js';
 import { openStream } from '../sse.js';
-import { FINAL_PHASES, type ClusterNode, type JobDetail, type PhaseEvent, type Plan } from '../types.js';
+import { FINAL_PHASES, type JobDetail, type NodeDetail, type PhaseEvent, type Plan } from '../types.js';
 import { inFlight } from './Cluster.js';
 
 interface Loaded {
-  node: ClusterNode | null;
+  node: NodeDetail | null;
   job: JobDetail | null;
   plan: Plan | null;
 }
 
+/** The answer, or null when the API says there is no such thing (404). */
+async function getOrNull<T>(path: string): Promise<T | null> {
+  try {
+    return await get<T>(path);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return null;
+    throw err;
+  }
+}
+
 async function load(nodeId: string | undefined, jobId: string | undefined): Promise<Loaded> {
-  const nodes = (await get<{ nodes: ClusterNode[] }>('/cluster/nodes')).nodes;
-  const node = nodes.find((n) => (nodeId ? n.node_id === nodeId : n.job_id === jobId)) ?? null;
+  let node = nodeId ? await getOrNull<NodeDetail>(`/cluster/nodes/${nodeId}`) : null;
   const id = jobId ?? node?.job_id;
-  const job = id ? await get<JobDetail>(`/cluster/jobs/${id}`) : null;
+  const job = id ? await getOrNull<JobDetail>(`/cluster/jobs/${id}`) : null;
+  if (!node && job?.node_id) node = await getOrNull<NodeDetail>(`/cluster/nodes/${job.node_id}`);
+  const provider = job?.provider ?? node?.provider;
+  const region = job?.region ?? node?.region;
+  const planName = job?.plan ?? node?.plan;
   let plan: Plan | null = null;
-  if (job) {
+  if (provider && region && planName) {
     try {
-      plan = (await plans(job.provider, job.region)).plans.find((p) => p.name === job.plan) ?? null;
+      plan = (await plans(provider, region)).plans.find((p) => p.name === planName) ?? null;
     } catch {
       plan = null;
     }
@@ -164,33 +178,49 @@ export function NodeDetailPage({ nodeId, jobId }: { nodeId?: string; jobId?: str
           ) : (
             <p class="muted">No node was registered by this job.</p>
           )}
-          <p class="note">
-            The node's own report (its facts at registration, last heartbeat, CPU, memory, workloads) is kept by Berth but not served by the API yet.
-          </p>
         </section>
 
         <section class="card" aria-labelledby="vm-title">
           <h2 id="vm-title">VM</h2>
-          {job ? (
+          {job || node?.region ? (
             <dl class="facts">
               <dt>Provider</dt>
-              <dd>{providerName(job.provider)}</dd>
+              <dd>{providerName(job?.provider ?? node!.provider)}</dd>
               <dt>VM id</dt>
-              <dd class="mono">{job.vm_id ?? node?.vm_id ?? <span class="muted">none</span>}</dd>
-              <dt>VM name</dt>
-              <dd class="mono">berth-{job.job_id}</dd>
+              <dd class="mono">{job?.vm_id ?? node?.vm_id ?? <span class="muted">none</span>}</dd>
+              {job && (
+                <>
+                  <dt>VM name</dt>
+                  <dd class="mono">berth-{job.job_id}</dd>
+                </>
+              )}
               <dt>Region</dt>
-              <dd>{job.region}</dd>
+              <dd>{job?.region ?? node?.region}</dd>
               <dt>Plan</dt>
-              <dd class="mono">{job.plan}</dd>
+              <dd class="mono">{job?.plan ?? node?.plan}</dd>
               <dt>Monthly cost</dt>
-              <dd>{p ? `~${money(p.price_monthly, p.currency)} (indicative)` : <span class="muted">not known (no catalogue)</span>}</dd>
+              <dd>
+                {node?.price_monthly_cents != null ? (
+                  `${cents(node.price_monthly_cents)} (reserved against the budget)`
+                ) : p ? (
+                  `~${money(p.price_monthly, p.currency)} (indicative)`
+                ) : (
+                  <span class="muted">not known (no catalogue)</span>
+                )}
+              </dd>
             </dl>
           ) : (
-            <p class="muted">The job of this node is not known.</p>
+            <p class="muted">This node was registered by hand: no job made it.</p>
           )}
         </section>
       </div>
+
+      {node && (
+        <div class="grid-2 section">
+          <AgentCard node={node} now={now} />
+          <FactsCard facts={node.facts} />
+        </div>
+      )}
 
       {job && (
         <section class="card section" aria-labelledby="history-title">
@@ -223,5 +253,65 @@ export function NodeDetailPage({ nodeId, jobId }: { nodeId?: string; jobId?: str
         </ConfirmDialog>
       )}
     </div>
+  );
+}
+
+const percent = (share: number) => `${Math.round(share * 100)}%`;
+
+/** The drain state, from the agent's report: asked, done, or neither. */
+function drainState(node: NodeDetail, now: number): string {
+  const { drain_requested_at: asked, drained_at: done } = node.agent;
+  if (done) return `drained ${age(done, now)} ago`;
+  if (asked) return `draining (asked ${age(asked, now)} ago)`;
+  return 'not draining';
+}
+
+function AgentCard({ node, now }: { node: NodeDetail; now: number }) {
+  const a = node.agent;
+  return (
+    <section class="card" aria-labelledby="agent-title" data-testid="agent-report">
+      <h2 id="agent-title">Agent's last report</h2>
+      {a.last_heartbeat_at === null ? (
+        <p class="muted">The node agent has not reported yet.</p>
+      ) : (
+        <dl class="facts">
+          <dt>Last heartbeat</dt>
+          <dd title={a.last_heartbeat_at} data-testid="last-heartbeat">
+            {age(a.last_heartbeat_at, now)} ago
+          </dd>
+          <dt>CPU</dt>
+          <dd>{a.cpu === null ? <span class="muted">—</span> : percent(a.cpu)}</dd>
+          <dt>Memory</dt>
+          <dd>{a.memory === null ? <span class="muted">—</span> : percent(a.memory)}</dd>
+          <dt>Workloads</dt>
+          <dd>{a.workloads ?? <span class="muted">—</span>}</dd>
+          <dt>Last busy</dt>
+          <dd>{a.busy_at ? `${age(a.busy_at, now)} ago` : <span class="muted">never</span>}</dd>
+          <dt>Drain</dt>
+          <dd data-testid="drain-state">{drainState(node, now)}</dd>
+        </dl>
+      )}
+    </section>
+  );
+}
+
+function FactsCard({ facts }: { facts: NodeDetail['facts'] }) {
+  const entries = Object.entries(facts).sort(([a], [b]) => a.localeCompare(b));
+  return (
+    <section class="card" aria-labelledby="reported-title">
+      <h2 id="reported-title">Facts at registration</h2>
+      {entries.length === 0 ? (
+        <p class="muted">The VM reported no facts.</p>
+      ) : (
+        <dl class="facts" data-testid="node-facts">
+          {entries.map(([key, value]) => (
+            <>
+              <dt class="mono">{key}</dt>
+              <dd class="mono">{String(value)}</dd>
+            </>
+          ))}
+        </dl>
+      )}
+    </section>
   );
 }

@@ -2,7 +2,6 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, get } from '../api.js';
 import { signIn, signInReason } from '../auth.js';
 import { Alert, describedBy, Field } from '../components.js';
-import { resetTier } from '../data.js';
 import { useSignal } from '../store.js';
 
 export function SignInPage() {
@@ -25,7 +24,6 @@ export function SignInPage() {
     try {
       // Any authenticated read proves the key; the budget is small and always there.
       await get('/cluster/budget', { key: value });
-      resetTier();
       signIn(value);
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) setError('This admin key was not accepted. Check that you pasted all of it, and that it has not been revoked.');
