@@ -39,7 +39,7 @@ interface PoolCounts {
  * `decommissioned` after its node is): waits up to 2 s for all `jobs` of them.
  */
 async function phaseSpan(db: Db, pool: string, phase: string, since: number, jobs: number) {
-  let times: number[] = [];
+  let times: number[];
   for (const deadline = performance.now() + 2_000; ; await sleep(100)) {
     const rows = await db
       .selectFrom('job_progress as p')

@@ -37,12 +37,12 @@ export class Client {
     this.#token = target.token;
   }
 
-  async get<T = any>(path: string, query?: RequestOptions['query']): Promise<T> {
+  async get<T = unknown>(path: string, query?: RequestOptions['query']): Promise<T> {
     return this.request<T>('GET', path, { ...(query && { query }) });
   }
 
   /** One call; the parsed JSON answer (undefined for an empty one), or a CliError. */
-  async request<T = any>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+  async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const res = await this.#send(method, path, options, AbortSignal.timeout(REQUEST_TIMEOUT_MS));
     let text: string;
     try {
@@ -130,7 +130,7 @@ export class Client {
     if (res.status === 401) {
       return new UnauthorizedError(`the token is refused by ${this.url} (401 unauthorized); run \`berth login\` with a valid admin key, or set BERTH_TOKEN`);
     }
-    let body: any;
+    let body: { error?: { code?: unknown; message?: unknown; field?: unknown } } | undefined;
     try {
       body = JSON.parse(text);
     } catch {
@@ -147,7 +147,7 @@ export class Client {
 
   #networkError(err: unknown): Error {
     if (err instanceof CliError) return err;
-    const e = err as Error & { cause?: any };
+    const e = err as Error & { cause?: { code?: string; message?: string; errors?: { code?: string }[] } };
     if (e?.name === 'TimeoutError') return new NetworkError(`${this.url} did not answer within ${REQUEST_TIMEOUT_MS / 1000}s`);
     if (e?.name === 'AbortError') return e; // stopped on purpose (Ctrl-C)
     const cause = e?.cause;

@@ -171,7 +171,7 @@ export async function ensureNamespace(cli: string, address: string, namespace: s
       break;
     } catch (err) {
       // The frontend listens before the server is fully up.
-      if (Date.now() > deadline) throw new Error(`could not create the namespace ${namespace}: ${(err as { stderr?: Buffer }).stderr?.toString() ?? err}`);
+      if (Date.now() > deadline) throw new Error(`could not create the namespace ${namespace}: ${(err as { stderr?: Buffer }).stderr?.toString() ?? err}`, { cause: err });
       await sleep(1_000);
     }
   }

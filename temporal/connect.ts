@@ -10,7 +10,7 @@ export async function connectTemporal(address: string, waitMs = 30_000): Promise
     } catch (err) {
       if (Date.now() > deadline) {
         const reason = err instanceof Error ? err.message : String(err);
-        throw new Error(`cannot reach the Temporal server at ${address}: ${reason}`);
+        throw new Error(`cannot reach the Temporal server at ${address}: ${reason}`, { cause: err });
       }
       await sleep(500);
     }

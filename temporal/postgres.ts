@@ -78,7 +78,7 @@ export async function startPostgres(options: PostgresOptions): Promise<Postgres>
     run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-t', '60', '-o', serverOptions, 'start']);
   } catch (err) {
     const log = fs.existsSync(path.join(dir, 'log')) ? fs.readFileSync(path.join(dir, 'log'), 'utf8').split('\n').slice(-8).join('\n') : '';
-    throw new Error(`PostgreSQL did not start in ${dir} on port ${port}: ${(err as Error).message}\n${log}`);
+    throw new Error(`PostgreSQL did not start in ${dir} on port ${port}: ${(err as Error).message}\n${log}`, { cause: err });
   }
 
   const url = (database = 'postgres') => `postgres://${user}@127.0.0.1:${port}/${database}`;

@@ -47,7 +47,7 @@ export async function request<T>(method: string, path: string, options: RequestO
     throw new ApiError(0, 'network', 'Berth did not answer. Check that it is running, then try again.');
   }
   const text = await res.text();
-  let body: any = undefined;
+  let body: { error?: { code?: unknown; message?: unknown; field?: string } } | undefined;
   if (text) {
     try {
       body = JSON.parse(text);

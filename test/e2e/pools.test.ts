@@ -94,7 +94,7 @@ describe('the pool API', () => {
     // The Web UI's summary of the reconciler and its search attribute.
     const handle = stack.client.workflow.getHandle(poolWorkflowId(stack.tenantId, 'web'));
     await expect.poll(async () => (await handle.query<{ summary: string }>('pool')).summary, { timeout: 10_000 }).toBe('pool web: 4 of 4 ready, desired 4 (min 2, max 6)');
-    const jobs = await stack.client.workflow.list({ query: `BerthPool = "web" AND BerthTenant = "${stack.tenantId}"` });
+    const jobs = stack.client.workflow.list({ query: `BerthPool = "web" AND BerthTenant = "${stack.tenantId}"` });
     const ids: string[] = [];
     for await (const wf of jobs) ids.push(wf.workflowId);
     expect(ids).toContain(poolWorkflowId(stack.tenantId, 'web'));

@@ -36,7 +36,7 @@ beforeAll(async () => {
 async function killWorkers(): Promise<void> {
   await Promise.all(
     workers.splice(0).map((child) => {
-      if (child.exitCode !== null || child.signalCode !== null) return undefined;
+      if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGKILL');
       return exited;
