@@ -1,8 +1,8 @@
-# Berth API and worker, one image. Run with `node --import tsx api/main.ts` or
-# `node --import tsx worker/main.ts` (see docker-compose.yml). Source runs through tsx, so there
-# is no build step; tsx is a runtime dependency.
+# Berth API and worker, one image: the compiled JavaScript (`npm run build`, dist/) on the
+# production dependencies, run as the unprivileged user `node`. Run `node dist/api/main.js` (the
+# default) or `node dist/worker/main.js` (see docker-compose.yml); nothing runs TypeScript.
 
-# Dependencies, with the compilers better-sqlite3 may need when no prebuilt binary fits.
+# Production dependencies, with the compilers better-sqlite3 may need when no prebuilt binary fits.
 FROM node:20-bookworm-slim AS deps
 RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ \
@@ -14,13 +14,15 @@ ENV SCARF_ANALYTICS=false
 # `npm install --no-save` rather than `npm ci`: see scripts/prepare.sh.
 RUN npm install --omit=dev --no-save --no-audit --no-fund
 
-# The web console, built with the dev dependencies (Vite, Preact) that the runtime does not need.
-FROM node:20-bookworm-slim AS console
+# The compiled server code and the web console, built with the dev dependencies (TypeScript, Vite,
+# Preact) that the runtime does not need. No install scripts: nothing here loads a native module.
+FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+ENV SCARF_ANALYTICS=false
 RUN npm install --no-save --no-audit --no-fund --ignore-scripts
-COPY console ./console
-RUN node console/build.mjs --force
+COPY . .
+RUN npm run build && node console/build.mjs --force
 
 # Runtime: same base image as above, so the native modules built there load here.
 FROM node:20-bookworm-slim
@@ -29,12 +31,15 @@ RUN apt-get update \
   && apt-get install -y --no-install-recommends curl ca-certificates \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
+# The code stays owned by root, read-only to `node`: the process cannot rewrite what it runs.
+COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
-COPY . .
-COPY --from=console /app/console/dist ./console/dist
-# Owned by `node`, so a fresh named volume mounted here inherits that owner.
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/console/dist ./console/dist
+# All that Berth writes goes under the data dir (SQLite, secrets, local VMs, the workflow bundle
+# cache). Owned by `node`, so a fresh named volume mounted here inherits that owner.
 RUN mkdir -p /var/lib/berth && chown node:node /var/lib/berth
 ENV BERTH_DATA_DIR=/var/lib/berth
 USER node
 EXPOSE 8080
-CMD ["node", "--import", "tsx", "api/main.ts"]
+CMD ["node", "dist/api/main.js"]

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono, type Context } from 'hono';
 
-export const CONSOLE_DIST = path.resolve(import.meta.dirname, 'dist');
+// console/dist beside this file; compiled, this file is dist/console/server.js, two folders further down.
+export const CONSOLE_DIST = path.resolve(import.meta.dirname, import.meta.url.endsWith('.js') ? '../../console/dist' : 'dist');
 
 export interface ConsoleOptions {
   /** The built console (default console/dist next to this file). */

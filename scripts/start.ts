@@ -1,5 +1,6 @@
 // `npm start`: the embedded default. Starts (or reuses) Temporal, prepares the database and the
-// admin token, then runs the worker and the API as child processes until Ctrl-C.
+// admin token, then runs the worker and the API as child processes until Ctrl-C. Once Berth is up,
+// a child that exits, and the dev server, are started again with back-off (temporal/supervisor.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,15 +9,20 @@ import { ensureDefaultAdmin } from '../db/bootstrap.js';
 import { migrate, openDatabase } from '../db/connect.js';
 import { LocalProvider } from '../providers/local/local-provider.js';
 import { connectTemporal } from '../temporal/connect.js';
-import { portInUse, startDevServer, stopProcess, type DevServer } from '../temporal/dev-server.js';
+import { portInUse, startDevServer } from '../temporal/dev-server.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
+import { supervise, type Supervised } from '../temporal/supervisor.js';
 
 const say = (line: string) => console.log(`berth: ${line}`);
+const warn = (line: string) => console.error(`berth: ${line}`);
+// Run from the source through tsx (`npm start`), or compiled as dist/scripts/start.js: the
+// children are then dist/worker/main.js and dist/api/main.js, run without tsx.
+const COMPILED = import.meta.url.endsWith('.js');
 
-async function waitForHealth(url: string, child: ChildProcess): Promise<void> {
+async function waitForHealth(url: string, api: Supervised): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error('the API exited during start; see its log above');
+    if (!api.child) throw new Error('the API exited during start; see its log above');
     try {
       if ((await fetch(url)).ok) return;
     } catch {
@@ -28,21 +34,24 @@ async function waitForHealth(url: string, child: ChildProcess): Promise<void> {
 }
 
 function spawnPart(entry: string, env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', entry], { stdio: 'inherit', env });
+  const file = `${entry}${COMPILED ? '.js' : '.ts'}`;
+  return spawn(process.execPath, COMPILED ? [file] : ['--import', 'tsx', file], { stdio: 'inherit', env });
 }
 
 async function main(config: Config): Promise<void> {
   const root = path.resolve(import.meta.dirname, '..');
-  let devServer: DevServer | undefined;
-  const children: ChildProcess[] = [];
+  let devServer: Supervised | undefined;
+  const parts: Supervised[] = [];
   const local = new LocalProvider({ dataDir: config.dataDir });
   let stopping = false;
+  let up = false;
 
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
     say('stopping...');
-    await Promise.all(children.map((child) => stopProcess(child)));
+    // Also cancels a restart that is waiting.
+    await Promise.all(parts.map((part) => part.stop()));
     // Local VMs are processes of this machine: power them off, keep their disks for the next start.
     for (const vm of await local.all()) local.powerOff(vm.id);
     await devServer?.stop();
@@ -51,31 +60,44 @@ async function main(config: Config): Promise<void> {
   };
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
+  // Before Berth is up, an exit is a fault to show, not to retry (a port in use, a bad database).
+  const restartOnceUp = (name: string) => (exit: string) => {
+    if (up || stopping) return true;
+    warn(`the ${name} exited during start (${exit}); stopping everything`);
+    void stopAll(1);
+    return false;
+  };
 
   let address = config.temporal.address;
   if (!address) {
     const binary = process.env.BERTH_TEMPORAL_CLI;
-    if (!binary) throw new Error('BERTH_TEMPORAL_CLI is not set; run `npm start`, which builds the Temporal CLI');
-    if (await portInUse(7233)) {
-      throw new Error('port 7233 is in use: stop the other Temporal server, or use it with TEMPORAL_ADDRESS=127.0.0.1:7233 npm start');
+    if (!binary) throw new Error('BERTH_TEMPORAL_CLI is not set: run `npm start`, which builds the Temporal CLI, or set it or TEMPORAL_ADDRESS');
+    const port = config.temporal.port;
+    if (await portInUse(port)) {
+      throw new Error(`port ${port} is in use: stop the other Temporal server, or use it with TEMPORAL_ADDRESS=127.0.0.1:${port} npm start`);
     }
     say('starting the Temporal dev server...');
-    devServer = await startDevServer({
-      binary,
-      dbFile: path.join(config.dataDir, 'temporal.db'),
-      port: 7233,
-      uiPort: config.temporal.uiPort,
-      namespace: config.temporal.namespace,
-      logFile: path.join(config.dataDir, 'logs', 'temporal.log'),
+    const logFile = path.join(config.dataDir, 'logs', 'temporal.log');
+    // Started again on the same port and database file: the worker and the API reconnect to it.
+    devServer = await supervise({
+      name: 'Temporal dev server',
+      say: warn,
+      shouldRestart: restartOnceUp(`Temporal dev server (its log: ${logFile})`),
+      start: async () =>
+        (
+          await startDevServer({
+            binary,
+            dbFile: path.join(config.dataDir, 'temporal.db'),
+            port,
+            uiPort: config.temporal.uiPort,
+            namespace: config.temporal.namespace,
+            logFile,
+          })
+        ).process,
     });
-    address = devServer.address;
-    devServer.process.once('exit', () => {
-      if (!stopping) {
-        console.error(`berth: the Temporal dev server exited; see ${path.join(config.dataDir, 'logs', 'temporal.log')}`);
-        void stopAll(1);
-      }
-    });
+    address = `127.0.0.1:${port}`;
   }
+  const uiUrl = devServer && `http://127.0.0.1:${config.temporal.uiPort}`;
 
   const connection = await connectTemporal(address);
   await ensureSearchAttributes(connection, config.temporal.namespace);
@@ -93,28 +115,23 @@ async function main(config: Config): Promise<void> {
     TEMPORAL_ADDRESS: address,
     BERTH_DATA_DIR: config.dataDir,
     // The console links each job and pool to the dev server's Web UI.
-    ...(devServer?.uiUrl && { BERTH_TEMPORAL_UI_URL: devServer.uiUrl }),
+    ...(uiUrl && { BERTH_TEMPORAL_UI_URL: uiUrl }),
   };
-  const worker = spawnPart(path.join(root, 'worker', 'main.ts'), env);
-  const api = spawnPart(path.join(root, 'api', 'main.ts'), env);
-  children.push(worker, api);
-  for (const [name, child] of [['worker', worker], ['API', api]] as const) {
-    child.once('exit', (code, signal) => {
-      if (stopping) return;
-      console.error(`berth: the ${name} exited (${signal ?? `code ${code}`}); stopping everything`);
-      void stopAll(1);
-    });
+  const entries = { worker: 'worker/main', API: 'api/main' };
+  for (const [name, entry] of Object.entries(entries)) {
+    parts.push(await supervise({ name, say: warn, shouldRestart: restartOnceUp(name), start: () => spawnPart(path.join(root, entry), env) }));
   }
 
   const apiUrl = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
-  await waitForHealth(`${apiUrl}/healthz`, api);
+  await waitForHealth(`${apiUrl}/healthz`, parts[1]!);
+  up = true;
 
   const lines = [
     '',
     'Berth is running. Ctrl-C stops everything.',
     `  Console      ${apiUrl}/`,
     `  API          ${apiUrl}/cp/api/v1   (reference: ${apiUrl}/cp/api/v1/docs)`,
-    `  Temporal UI  ${devServer?.uiUrl ?? `(using the Temporal server at ${address})`}`,
+    `  Temporal UI  ${uiUrl ?? `(using the Temporal server at ${address})`}`,
     `  Data         ${config.dataDir}`,
   ];
   if (admin.generated) lines.push(`  Admin token  ${admin.generated}   (shown once; kept in ${admin.file})`);

@@ -15,7 +15,8 @@ export function bundledSources(entry = WORKFLOWS_PATH): string[] {
     if (seen.has(file)) return;
     seen.add(file);
     for (const [, spec] of fs.readFileSync(file, 'utf8').matchAll(RELATIVE_IMPORT)) {
-      visit(path.resolve(path.dirname(file), spec!.replace(/\.js$/, '.ts')));
+      // A `.js` specifier names the .ts source, or itself in the compiled build.
+      visit(path.resolve(path.dirname(file), spec!.replace(/\.js$/, path.extname(entry))));
     }
   };
   visit(entry);

@@ -14,9 +14,12 @@ export type Simulation = 'never-register' | 'slow-create';
 const SLOW_CREATE_MS = 20_000;
 const STALE_NAME_LOCK_MS = 30_000;
 
-const RUNNER = fileURLToPath(new URL('./vm-runner.ts', import.meta.url));
-// tsx exports one ESM entry; resolved here because the VM runs with its own folder as cwd.
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+// The runner next to this file: vm-runner.ts run through tsx from the source, vm-runner.js as it is
+// from the compiled build (dist/), which needs no tsx.
+const COMPILED = import.meta.url.endsWith('.js');
+const RUNNER = fileURLToPath(new URL(COMPILED ? './vm-runner.js' : './vm-runner.ts', import.meta.url));
+// tsx exports one ESM entry; resolved to a file URL because the VM runs with its own folder as cwd.
+const runnerArgs = (dir: string) => (COMPILED ? [RUNNER, dir] : ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href, RUNNER, dir]);
 
 export interface LocalVmMeta {
   id: string;
@@ -142,7 +145,7 @@ export class LocalProvider implements Provider {
   private startRunner(from: string, dir: string): void {
     const console = fs.openSync(path.join(from, 'console.log'), 'a');
     try {
-      const child = spawn(process.execPath, ['--import', TSX_LOADER, RUNNER, dir], {
+      const child = spawn(process.execPath, runnerArgs(dir), {
         cwd: this.vmsDir,
         detached: true,
         stdio: ['ignore', console, console],
