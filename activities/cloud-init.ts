@@ -47,9 +47,10 @@ export const USER_DATA_LIMITS: Record<'local' | 'hetzner' | 'digitalocean', numb
 
 export const userDataBytes = (text: string): number => Buffer.byteLength(text, 'utf8');
 
-// Posts the one-time token to Berth through stdin, so it never shows in the process list. The
-// answer can take a while: the API answers once the workflow has bound the node. Network errors
-// and 5xx are retried for about five minutes; a 4xx is final (the token is spent or refused).
+// Posts the one-time token to Berth through stdin, so it never shows in the process list. Network
+// errors, 5xx and 429 are retried, after the answer's Retry-After when it has one (a registration
+// cut short holds the token for a minute), until a final answer: any other 4xx, such as 401 (the
+// token is spent, revoked or past its TTL) or 409 (the job has ended).
 // The answer is read with sed (no jq on a fresh VM) and checked before it reaches a file the
 // agent sources. The node token goes to a header file curl reads, never onto a command line.
 const BOOTSTRAP_SCRIPT = `#!/bin/sh
@@ -59,7 +60,8 @@ set -eu
 dir=$(dirname "$1")
 body=$(printf '{"token":"%s","hostname":"%s"}' "$BERTH_REGISTER_TOKEN" "\${BERTH_NODE_HOSTNAME:-$(hostname)}")
 answer=$(mktemp)
-trap 'rm -f "$answer"' EXIT
+headers=$(mktemp)
+trap 'rm -f "$answer" "$headers"' EXIT
 
 field() {
   tr -d '\\r\\n' < "$answer" | sed -n "s/.*\\"$1\\"[[:space:]]*:[[:space:]]*\\"\\([^\\"]*\\)\\".*/\\1/p"
@@ -103,20 +105,25 @@ registered() {
 }
 
 attempt=1
-while [ "$attempt" -le 30 ]; do
-  code=$(printf '%s' "$body" | curl -sS --max-time 120 -o "$answer" -w '%{http_code}' \\
+while :; do
+  : > "$headers"
+  code=$(printf '%s' "$body" | curl -sS --max-time 120 -D "$headers" -o "$answer" -w '%{http_code}' \\
     -H 'content-type: application/json' --data-binary @- "$BERTH_REGISTER_URL") || code=000
   case "$code" in
     2??) registered ;;
+    408 | 429) ;;
     4??) echo "berth-bootstrap: registration refused ($code): $(cat "$answer")" >&2; exit 1 ;;
   esac
-  delay=$((attempt * 2))
-  if [ "$delay" -gt 10 ]; then delay=10; fi
+  delay=$(tr -d '\\r' < "$headers" | sed -n 's/^[Rr][Ee][Tt][Rr][Yy]-[Aa][Ff][Tt][Ee][Rr]:[[:space:]]*\\([0-9][0-9]*\\)[[:space:]]*$/\\1/p' | tail -n 1)
+  if [ -z "$delay" ]; then
+    delay=$((attempt * 2))
+    if [ "$delay" -gt 10 ]; then delay=10; fi
+  fi
+  if [ "$delay" -gt 300 ]; then delay=300; fi
+  echo "berth-bootstrap: not registered yet ($code), trying again in \${delay}s" >&2
   sleep "$delay"
   attempt=$((attempt + 1))
 done
-echo "berth-bootstrap: registration failed" >&2
-exit 1
 `;
 
 // One heartbeat per run; a failed POST is simply tried again on the next tick. Numbers are

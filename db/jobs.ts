@@ -1,9 +1,10 @@
 // The job projection: one row per provision job (Temporal holds the job itself) and its progress,
 // one row per phase reached. Every query on `jobs` and `job_progress` outside the pools lives here.
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { PHASES, type Phase } from '../workflows/phases.js';
 import { releaseJobSlot } from './admission.js';
 import type { Db } from './connect.js';
+import { fillNodeVm } from './nodes.js';
 import type { Database, JobRow, NewJob } from './schema.js';
 
 type DbOrTrx = Kysely<Database> | Transaction<Database>;
@@ -103,11 +104,15 @@ export interface PhaseChange {
  * progress gets the phase once, and an ending frees the job's place under the cap and budget.
  */
 export async function recordPhase(db: Db, change: PhaseChange): Promise<void> {
+  // Never back: the API records 'registering' and may be ahead of the workflow, and a late write of
+  // an earlier phase must not reopen a job that is ending to a registration.
+  const later = PHASES.slice(PHASES.indexOf(change.phase) + 1);
+  const phase = later.length === 0 ? change.phase : sql<string>`case when phase in (${sql.join(later)}) then phase else ${change.phase} end`;
   await db.transaction().execute(async (trx) => {
     await trx
       .updateTable('jobs')
       .set({
-        phase: change.phase,
+        phase,
         updated_at: change.at,
         ...(change.vmId !== undefined && { vm_id: change.vmId }),
         ...(change.nodeId !== undefined && { node_id: change.nodeId }),
@@ -120,6 +125,7 @@ export async function recordPhase(db: Db, change: PhaseChange): Promise<void> {
       .values({ job_id: change.jobId, phase: change.phase, at: change.at, seq: PHASES.indexOf(change.phase) })
       .onConflict((oc) => oc.columns(['job_id', 'phase']).doNothing())
       .execute();
+    if (change.vmId !== undefined) await fillNodeVm(trx, change.jobId, change.vmId);
     if (SLOT_RELEASING.has(change.phase)) await releaseJobSlot(trx, change.jobId);
   });
 }

@@ -87,3 +87,36 @@ export async function setNodeStatus(db: Db, nodeId: string, status: NodeStatus, 
     .where('node_id', '=', nodeId)
     .execute();
 }
+
+/**
+ * Unbinds the job's node, whoever bound it (the API at registration, or an older run's activity):
+ * a job that ends leaves no ready node and no credential behind. Called after the job's phase
+ * says it is ending, so the register transaction, which checks that phase, binds no node after.
+ */
+export async function unbindJobNode(db: Db, jobId: string, now = new Date()): Promise<void> {
+  await db
+    .updateTable('nodes')
+    .set({ status: 'decommissioned', agent_token_hash: null, updated_at: now.toISOString() })
+    .where('job_id', '=', jobId)
+    .where('status', '!=', 'decommissioned')
+    .execute();
+}
+
+/**
+ * Unbinds the job's node only if the job never recorded it (so not a ready node being
+ * decommissioned): what a run from before the API bound nodes cannot know about.
+ */
+export async function unbindUnrecordedJobNode(db: Db, jobId: string, now = new Date()): Promise<void> {
+  await db
+    .updateTable('nodes')
+    .set({ status: 'decommissioned', agent_token_hash: null, updated_at: now.toISOString() })
+    .where('job_id', '=', jobId)
+    .where('status', '!=', 'decommissioned')
+    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('jobs').select('job_id').where('job_id', '=', jobId).where('node_id', 'is not', null))))
+    .execute();
+}
+
+/** The VM of a node bound before its job knew the VM (it called back while the create returned). */
+export async function fillNodeVm(db: Db, jobId: string, vmId: string): Promise<void> {
+  await db.updateTable('nodes').set({ vm_id: vmId }).where('job_id', '=', jobId).where('vm_id', 'is', null).execute();
+}

@@ -25,18 +25,27 @@ export async function storeRegistrationToken(
     .execute();
 }
 
+/** How long a claim holds the token by default: the API's delivery timeout. */
+export const DEFAULT_CLAIM_LEASE_MS = 60_000;
+
 export interface ConsumedToken {
   jobId: string;
   tenantId: string;
-  /** The claim's timestamp, needed to hand the token back if the callback cannot be delivered. */
-  usedAt: string;
+  /** The claim's timestamp: it completes the claim, or hands the token back. */
+  claimedAt: string;
+}
+
+/** A token whose digest matched its job's stored hash: genuine, though maybe spent. */
+export interface VerifiedToken {
+  jobId: string;
+  tenantId: string;
 }
 
 /**
- * Consumes a registration token: single use, unexpired, unrevoked, compared in constant time.
- * Returns undefined for every kind of bad token so callers cannot tell them apart.
+ * Checks a token against its job's stored hash in constant time. Undefined for every kind of bad
+ * token so callers cannot tell them apart.
  */
-export async function consumeRegistrationToken(db: Db, token: string, now = new Date()): Promise<ConsumedToken | undefined> {
+export async function verifyRegistrationToken(db: Db, token: string): Promise<VerifiedToken | undefined> {
   const jobId = registrationTokenJobId(token);
   const row = jobId
     ? await db.selectFrom('registration_tokens').select(['tenant_id', 'token_hash']).where('job_id', '=', jobId).executeTakeFirst()
@@ -44,26 +53,70 @@ export async function consumeRegistrationToken(db: Db, token: string, now = new 
   // Compare against a dummy digest when there is no row, so both paths do the same work.
   const stored = row?.token_hash ?? sha256Hex('no-such-token');
   if (!digestsEqual(sha256Hex(token), stored) || !row || !jobId) return undefined;
-  const usedAt = now.toISOString();
+  return { jobId, tenantId: row.tenant_id };
+}
+
+/**
+ * Claims a verified token: unused, unexpired, unrevoked, and not claimed by another registration
+ * within `leaseMs` (a claim whose API died lapses). `db` may be a transaction; on SQLite the claim
+ * should be its first statement (a write takes the lock at once).
+ */
+export async function claimRegistrationToken(db: Db, token: VerifiedToken, now = new Date(), leaseMs = DEFAULT_CLAIM_LEASE_MS): Promise<ConsumedToken | undefined> {
+  const claimedAt = now.toISOString();
+  const lapsed = new Date(now.getTime() - leaseMs).toISOString();
   // The conditional update is the atomic claim: of concurrent callers, exactly one matches.
   const result = await db
     .updateTable('registration_tokens')
-    .set({ used_at: usedAt })
-    .where('job_id', '=', jobId)
+    .set({ claimed_at: claimedAt })
+    .where('job_id', '=', token.jobId)
     .where('used_at', 'is', null)
     .where('revoked_at', 'is', null)
-    .where('expires_at', '>', usedAt)
+    .where('expires_at', '>', claimedAt)
+    .where((eb) => eb.or([eb('claimed_at', 'is', null), eb('claimed_at', '<=', lapsed)]))
     .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1 ? { jobId, tenantId: row.tenant_id, usedAt } : undefined;
+  return Number(result.numUpdatedRows) === 1 ? { ...token, claimedAt } : undefined;
+}
+
+/** Verifies and claims a token in one go. */
+export async function consumeRegistrationToken(db: Db, token: string, now = new Date(), leaseMs = DEFAULT_CLAIM_LEASE_MS): Promise<ConsumedToken | undefined> {
+  const verified = await verifyRegistrationToken(db, token);
+  return verified && claimRegistrationToken(db, verified, now, leaseMs);
+}
+
+/**
+ * Seconds until another registration's claim on this (valid, unspent) token lapses; undefined when
+ * the token is not held by a claim. Only asked after the token's digest matched.
+ */
+export async function claimHeldForS(db: Db, jobId: string, now = new Date(), leaseMs = DEFAULT_CLAIM_LEASE_MS): Promise<number | undefined> {
+  const row = await db
+    .selectFrom('registration_tokens')
+    .select(['claimed_at', 'used_at', 'revoked_at', 'expires_at'])
+    .where('job_id', '=', jobId)
+    .executeTakeFirst();
+  if (!row?.claimed_at || row.used_at || row.revoked_at || row.expires_at <= now.toISOString()) return undefined;
+  const left = Date.parse(row.claimed_at) + leaseMs - now.getTime();
+  return left > 0 ? Math.ceil(left / 1000) : undefined;
+}
+
+/** The job answered the registration: the token is spent for good. */
+export async function completeRegistrationToken(db: Db, claim: ConsumedToken, now = new Date()): Promise<void> {
+  await db
+    .updateTable('registration_tokens')
+    .set({ used_at: now.toISOString() })
+    .where('job_id', '=', claim.jobId)
+    .where('claimed_at', '=', claim.claimedAt)
+    .where('used_at', 'is', null)
+    .execute();
 }
 
 /** Gives a claimed token back after a transient failure to deliver the callback. */
 export async function releaseRegistrationToken(db: Db, claim: ConsumedToken): Promise<void> {
   await db
     .updateTable('registration_tokens')
-    .set({ used_at: null })
+    .set({ claimed_at: null })
     .where('job_id', '=', claim.jobId)
-    .where('used_at', '=', claim.usedAt)
+    .where('claimed_at', '=', claim.claimedAt)
+    .where('used_at', 'is', null)
     .where('revoked_at', 'is', null)
     .execute();
 }

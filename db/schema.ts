@@ -64,9 +64,12 @@ export interface RegistrationTokenTable {
   /** sha256 of the one-time token. */
   token_hash: string;
   expires_at: Timestamp;
+  /** Set once the job answered the registration: the token is spent. */
   used_at: Timestamp | null;
   revoked_at: Timestamp | null;
   created_at: Timestamp;
+  /** A registration in flight holds the token until this plus the delivery lease. */
+  claimed_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
 }
 
 export interface NodeTable {

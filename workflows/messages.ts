@@ -46,6 +46,11 @@ export interface NodeFacts {
   [fact: string]: string | number | boolean;
 }
 
+/** Sent by an API that bound the node itself (with the token's claim); older APIs send none. */
+export interface RegisterBinding {
+  nodeId: string;
+}
+
 export interface RegisterResult {
   nodeId: string;
 }
@@ -98,7 +103,7 @@ export interface PoolSnapshot {
 }
 
 /** The API hands a VM's callback to its job; the answer carries the new node's id. */
-export const registerUpdate = defineUpdate<RegisterResult, [NodeFacts]>('register');
+export const registerUpdate = defineUpdate<RegisterResult, [NodeFacts, RegisterBinding?]>('register');
 export const stateQuery = defineQuery<ProvisionState>('state');
 /** Wakes a pool's reconciler: its spec changed, or one of its jobs or nodes changed or ended. */
 export const poolPokeSignal = defineSignal('poke');

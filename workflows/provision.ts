@@ -6,6 +6,7 @@ import {
   condition,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -21,6 +22,7 @@ import {
   stateQuery,
   type NodeFacts,
   type ProvisionInput,
+  type RegisterBinding,
   type ProvisionResult,
   type ProvisionState,
 } from './messages.js';
@@ -28,7 +30,7 @@ import type { Phase } from './phases.js';
 import { SA_PHASE } from './search-attributes.js';
 
 
-const { verifyProvider, revokeRegistrationToken, deleteJobVms, bindNode, setNodeStatus } = proxyActivities<Activities>({
+const { verifyProvider, revokeRegistrationToken, deleteJobVms, bindNode, setNodeStatus, unbindJobNode } = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
   heartbeatTimeout: '10s',
   retry,
@@ -57,19 +59,24 @@ const REGISTRABLE: ReadonlySet<Phase> = new Set(['provisioning', 'bootstrapping'
 const REDELIVERABLE: ReadonlySet<Phase> = new Set(['provisioning', 'bootstrapping', 'registering', 'ready']);
 
 /**
- * One provision job: verify → create VM → wait for its callback → bind the node → ready.
+ * One provision job: verify → create VM → wait for its callback → ready. The API binds the node
+ * when it consumes the token (it records 'registering'), so the callback's task records 'ready'.
  * Anything that goes wrong, a timeout or a cancel runs the compensations newest-first.
  */
 export async function provisionNode(input: ProvisionInput): Promise<ProvisionResult> {
   const state: ProvisionState = { phase: 'queued' };
   let facts: NodeFacts | undefined;
+  let binding: RegisterBinding | undefined;
   let ended = false;
+  // Runs from before it bind the node in an activity once called back, and unbind only that node.
+  const apiBinds = patched('register-binds-in-api');
 
   setHandler(stateQuery, () => state);
   setHandler(
     registerUpdate,
-    async (reported: NodeFacts) => {
+    async (reported: NodeFacts, bound?: RegisterBinding) => {
       facts ??= reported;
+      binding ??= bound;
       await condition(() => state.phase === 'ready' || ended);
       if (state.phase !== 'ready' || !state.nodeId) {
         throw ApplicationFailure.nonRetryable(`the job ended before the node was bound: ${state.error ?? state.phase}`, 'JobEnded');
@@ -77,7 +84,7 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
       return { nodeId: state.nodeId };
     },
     {
-      validator: (_reported: NodeFacts) => {
+      validator: (_reported: NodeFacts, _bound?: RegisterBinding) => {
         const allowed = facts === undefined ? REGISTRABLE : REDELIVERABLE;
         if (!allowed.has(state.phase)) throw new Error(`the job is ${state.phase}, not waiting for its VM`);
       },
@@ -110,22 +117,33 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
     compensations.unshift({ what: 'revoke the registration token', run: () => revokeRegistrationToken({ jobId }) });
     // Registered before the create: a create that timed out may still have made the VM.
     compensations.unshift({ what: 'delete the VM', run: () => deleteJobVms({ provider, jobId, tenantId }) });
+    // The API may bind the node as soon as the token exists; unbinding by job id runs after the
+    // 'decommissioning' record, which stops the API from binding it.
+    if (apiBinds) compensations.unshift({ what: 'unbind the node', run: () => unbindJobNode({ jobId }) });
     const { vmId } = await createVm(input);
 
-    await setPhase('bootstrapping', { vmId });
-    if (!(await condition(() => facts !== undefined, input.registrationTtlMs))) {
-      throw ApplicationFailure.nonRetryable(
-        `the VM did not call back within ${formatDuration(input.registrationTtlMs)}`,
-        'RegistrationTimeout',
-      );
+    // A VM that called back while its create returned is bound: the API recorded the phases between.
+    if (!(apiBinds && binding)) {
+      await setPhase('bootstrapping', { vmId });
+      if (!(await condition(() => facts !== undefined, input.registrationTtlMs))) {
+        throw ApplicationFailure.nonRetryable(
+          `the VM did not call back within ${formatDuration(input.registrationTtlMs)}`,
+          'RegistrationTimeout',
+        );
+      }
     }
 
-    await setPhase('registering');
-    const nodeId = `node-${jobId}`;
-    compensations.unshift({ what: 'unbind the node', run: () => setNodeStatus({ nodeId, status: 'decommissioned' }) });
-    await bindNode({ jobId, tenantId, provider, vmId, nodeId, facts: facts!, pool: input.pool?.name });
+    let nodeId = `node-${jobId}`;
+    if (apiBinds && binding) {
+      nodeId = binding.nodeId;
+    } else {
+      // An older API delivered the callback (or an older run takes it): bind it here.
+      await setPhase('registering');
+      if (!apiBinds) compensations.unshift({ what: 'unbind the node', run: () => setNodeStatus({ nodeId, status: 'decommissioned' }) });
+      await bindNode({ jobId, tenantId, provider, vmId, nodeId, facts: facts!, pool: input.pool?.name });
+    }
 
-    await setPhase('ready', { nodeId });
+    await setPhase('ready', { nodeId, vmId });
     await tellPool();
     await condition(allHandlersFinished);
     return { jobId, nodeId, vmId };

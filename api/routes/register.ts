@@ -1,11 +1,12 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono, type Context } from 'hono';
-import { jobHostname } from '../../db/jobs.js';
-import { setNodeCredential } from '../../db/node-agent.js';
-import { consumeRegistrationToken, releaseRegistrationToken } from '../../db/registration-tokens.js';
+import { jobOutcome } from '../../db/jobs.js';
+import { unbindJobNode } from '../../db/nodes.js';
+import { registerNode } from '../../db/registration.js';
+import { completeRegistrationToken, releaseRegistrationToken } from '../../db/registration-tokens.js';
 import { newSecretToken, sha256Hex } from '../../security/tokens.js';
-import { provisionWorkflowId, registerUpdate, vmName, type NodeFacts } from '../../workflows/messages.js';
+import { provisionWorkflowId, registerUpdate } from '../../workflows/messages.js';
 import type { AppDeps } from '../deps.js';
 import { apiError } from '../errors.js';
 import { FailureLimiter } from '../failure-limiter.js';
@@ -44,6 +45,8 @@ export const registerOperations = {
 export function registerRoutes(deps: AppDeps) {
   const { db } = deps;
   const deliveryTimeoutMs = deps.deliveryTimeoutMs ?? 60_000;
+  // A claim lapses once its delivery can no longer be running (the API that made it died).
+  const leaseMs = deliveryTimeoutMs + Math.min(deliveryTimeoutMs, 5_000);
   const limit = deps.registrationFailureLimit ?? { max: 20, windowMs: 5 * 60_000 };
   const failures = new FailureLimiter(limit.max, limit.windowMs);
   return new Hono().post('/register', async (c) => {
@@ -54,43 +57,62 @@ export function registerRoutes(deps: AppDeps) {
       throw apiError(429, 'too_many_attempts', 'too many failed registrations from this address; retry later', { headers: { 'Retry-After': String(wait) } });
     }
     const { token, hostname, ...extra } = await jsonBody(c, registerOperations.register.body);
-    const claim = await consumeRegistrationToken(db, token);
+    // The agent's credential is made here and only its hash is stored, with the node, in the
+    // transaction that consumes the token: the node is never ready without it, and it never
+    // reaches Temporal. A repeat replaces it, so only the latest answer's credential works.
+    const nodeToken = newSecretToken('bnt');
+    const registration = await registerNode(db, { token, facts: { ...extra, hostname }, credentialHash: sha256Hex(nodeToken), leaseMs });
     // One answer for unknown, used, revoked and expired tokens.
-    if (!claim) {
+    if (registration.outcome === 'invalid') {
       failures.fail(client);
       throw apiError(401, 'invalid_token', 'the registration token is not valid', { field: 'token' });
     }
+    if (registration.outcome === 'held') throw notDelivered(registration.retryAfterS);
+    if (registration.outcome === 'not_waiting') throw jobNotWaiting('it has ended');
 
-    const facts: NodeFacts = { ...extra, hostname: hostname ?? (await jobHostname(db, claim.jobId)) ?? vmName(claim.jobId) };
-    let nodeId: string;
+    const { claim, nodeId, facts } = registration;
+    const answer = () => c.json({ node_id: nodeId, job_id: claim.jobId, node_token: nodeToken }, 200);
+    // The job recorded this node already: an earlier answer was lost, nothing to deliver.
+    if (registration.jobReady) {
+      await completeRegistrationToken(db, claim);
+      return answer();
+    }
     try {
       // Bounded, so the VM hears back before its own timeout even when no worker is running.
       const handle = deps.temporal.workflow.getHandle(provisionWorkflowId(claim.jobId));
-      const result = await deps.temporal.withDeadline(Date.now() + deliveryTimeoutMs, () =>
-        handle.executeUpdate(registerUpdate, { args: [facts] }),
+      await deps.temporal.withDeadline(Date.now() + deliveryTimeoutMs, () =>
+        handle.executeUpdate(registerUpdate, { args: [facts, { nodeId }] }),
       );
-      nodeId = result.nodeId;
     } catch (err) {
-      // The workflow itself said no (it is not waiting for a VM): the token stays used.
+      // The workflow itself said no: the job is ending. Its compensation unbinds the node; so does
+      // this, for runs from before the API bound nodes. The token stays claimed until it is revoked.
       if (err instanceof WorkflowUpdateFailedError) {
-        throw apiError(409, 'job_not_waiting', `the job is not waiting for this node: ${err.cause?.message ?? 'it has ended'}`);
+        await unbindJobNode(db, claim.jobId);
+        throw jobNotWaiting(err.cause?.message ?? 'it has ended');
       }
-      // Anything else is ambiguous (Temporal unreachable, the update lost in a worker crash): hand
-      // the token back so the VM's retry can deliver again; a repeat gets the same answer.
+      // Anything else is ambiguous (Temporal unreachable, the update lost in a worker crash).
+      if (!(await jobStillRunning(deps, claim.jobId))) {
+        // It ended ready with this node (it took an earlier delivery), or without: then no node.
+        if ((await jobOutcome(db, claim.jobId))?.node_id === nodeId) {
+          await completeRegistrationToken(db, claim);
+          return answer();
+        }
+        await unbindJobNode(db, claim.jobId);
+        throw jobNotWaiting('it has ended');
+      }
+      // Hand the token back so the VM's retry can deliver again; a repeat gets the same node.
       await releaseRegistrationToken(db, claim);
-      if (!(await jobStillRunning(deps, claim.jobId))) throw apiError(409, 'job_not_waiting', 'the job is not waiting for this node: it has ended');
       deps.logger.warn({ err, jobId: claim.jobId }, 'could not deliver a registration to its job; the VM will retry');
-      throw apiError(503, 'registration_not_delivered', 'the registration could not be delivered yet; retry later', { headers: { 'Retry-After': '5' } });
+      throw notDelivered(5);
     }
-    // The agent's credential is made here and only its hash is stored: it never reaches Temporal,
-    // and a repeated delivery replaces it, so only the latest answer's credential works.
-    const nodeToken = newSecretToken('bnt');
-    if (!(await setNodeCredential(db, { nodeId, tenantId: claim.tenantId, hash: sha256Hex(nodeToken) }))) {
-      throw apiError(409, 'job_not_waiting', 'the job is not waiting for this node: the node is no longer ready');
-    }
-    return c.json({ node_id: nodeId, job_id: claim.jobId, node_token: nodeToken }, 200);
+    await completeRegistrationToken(db, claim);
+    return answer();
   });
 }
+
+const jobNotWaiting = (why: string) => apiError(409, 'job_not_waiting', `the job is not waiting for this node: ${why}`);
+const notDelivered = (retryAfterS: number) =>
+  apiError(503, 'registration_not_delivered', 'the registration could not be delivered yet; retry later', { headers: { 'Retry-After': String(retryAfterS) } });
 
 /** The caller's address, the key of the failure limiters. */
 export function clientAddress(c: Context): string {

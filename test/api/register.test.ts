@@ -1,5 +1,6 @@
-// The VM callback's failure paths: a delivery that cannot reach the workflow hands the token back,
-// and an address that keeps guessing tokens is slowed down.
+// The VM callback's failure paths: the node is bound with the token's claim, a delivery that cannot
+// reach the workflow hands the token back, a claim of an API that died lapses, a job that is ending
+// binds nothing, and an address that keeps guessing tokens is slowed down.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,10 +9,12 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createApp } from '../../api/app.js';
 import { migrate, openDatabase, type Db } from '../../db/connect.js';
+import { registerNode } from '../../db/registration.js';
 import { consumeRegistrationToken, storeRegistrationToken } from '../../db/registration-tokens.js';
+import { createTenant } from '../../db/tenants.js';
 import { loadKeyring } from '../../security/key-files.js';
 import { ProviderRegistry } from '../../providers/registry.js';
-import { deriveRegistrationToken } from '../../security/tokens.js';
+import { deriveRegistrationToken, randomId, sha256Hex } from '../../security/tokens.js';
 import { freePort } from '../../temporal/dev-server.js';
 
 let dataDir: string;
@@ -22,6 +25,7 @@ beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-delivery-'));
   db = openDatabase({ dataDir });
   await migrate(db);
+  await createTenant(db, 'default', 'default', 'team');
   // A Temporal that is not there: nothing listens on this port.
   client = new Client({ connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }) });
 });
@@ -30,22 +34,72 @@ afterAll(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-it('answers 503 and gives the token back when Temporal cannot be reached', async () => {
-  const app = createApp({ db, temporal: client, providers: new ProviderRegistry({ dataDir, db, keyring: loadKeyring({ dataDir }) }), taskQueue: 'none', registrationTtlMs: 60_000, logger: pino({ level: 'silent' }), deliveryTimeoutMs: 1_000 });
-  const token = deriveRegistrationToken(Buffer.alloc(32, 7), 'default', 'jobdelivery1');
-  await storeRegistrationToken(db, { jobId: 'jobdelivery1', tenantId: 'default', token, ttlMs: 60_000 });
+const appWith = (deliveryTimeoutMs: number) =>
+  createApp({ db, temporal: client, providers: new ProviderRegistry({ dataDir, db, keyring: loadKeyring({ dataDir }) }), taskQueue: 'none', registrationTtlMs: 60_000, logger: pino({ level: 'silent' }), deliveryTimeoutMs });
 
-  const res = await app.request('/cp/api/v1/cluster/register', {
+const registerWith = (app: ReturnType<typeof appWith>, token: string) =>
+  app.request('/cp/api/v1/cluster/register', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ token, hostname: 'vm-1' }),
+    body: JSON.stringify({ token, hostname: 'vm-1', arch: 'x86_64' }),
   });
+
+/** A job waiting for its VM (or in `phase`), with its registration token. */
+async function waitingJob(phase = 'bootstrapping'): Promise<{ jobId: string; token: string }> {
+  const jobId = `job${randomId(10)}`;
+  const at = new Date().toISOString();
+  await db
+    .insertInto('jobs')
+    .values({ job_id: jobId, tenant_id: 'default', provider: 'local', region: 'local', plan: 'local-1', hostname: null, phase, vm_id: 'vm-7', node_id: null, error: null, idempotency_key: null, request_hash: 'x', created_at: at, updated_at: at, pool: 'p1' })
+    .execute();
+  const token = deriveRegistrationToken(Buffer.alloc(32, 7), 'default', jobId);
+  await storeRegistrationToken(db, { jobId, tenantId: 'default', token, ttlMs: 60_000 });
+  return { jobId, token };
+}
+
+const codeOf = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
+
+it('binds the node in the token\'s transaction, then answers 503 and gives the token back when Temporal cannot be reached', async () => {
+  const { jobId, token } = await waitingJob();
+  const res = await registerWith(appWith(1_000), token);
   expect(res.status).toBe(503);
   expect(res.headers.get('retry-after')).toBe('5');
-  expect(((await res.json()) as { error: { code: string } }).error.code).toBe('registration_not_delivered');
+  expect(await codeOf(res)).toBe('registration_not_delivered');
+  // The node is bound as the job row knows it, with a credential, and the job is registering.
+  const node = await db.selectFrom('nodes').selectAll().where('job_id', '=', jobId).executeTakeFirstOrThrow();
+  expect(node).toMatchObject({ node_id: `node-${jobId}`, tenant_id: 'default', provider: 'local', vm_id: 'vm-7', pool: 'p1', hostname: 'vm-1', status: 'ready' });
+  expect(JSON.parse(node.facts)).toEqual({ hostname: 'vm-1', arch: 'x86_64' });
+  expect(node.agent_token_hash).toMatch(/^[0-9a-f]{64}$/);
+  expect((await db.selectFrom('jobs').select('phase').where('job_id', '=', jobId).executeTakeFirstOrThrow()).phase).toBe('registering');
   // The token was released: the VM's next attempt can still use it, once.
-  expect(await consumeRegistrationToken(db, token)).toMatchObject({ jobId: 'jobdelivery1' });
+  expect(await consumeRegistrationToken(db, token)).toMatchObject({ jobId });
   expect(await consumeRegistrationToken(db, token)).toBeUndefined();
+});
+
+it('binds no node for a job that is ending, and answers 409', async () => {
+  const { jobId, token } = await waitingJob('decommissioning');
+  const res = await registerWith(appWith(1_000), token);
+  expect(res.status).toBe(409);
+  expect(await codeOf(res)).toBe('job_not_waiting');
+  expect(await db.selectFrom('nodes').selectAll().where('job_id', '=', jobId).execute()).toEqual([]);
+});
+
+it('answers 503 with the time left while another registration holds the token, and takes it once that lapses', async () => {
+  const { jobId, token } = await waitingJob();
+  // An API that claimed the token and died: its claim is never completed nor released.
+  const died = await registerNode(db, { token, facts: { hostname: 'vm-1' }, credentialHash: sha256Hex('lost'), leaseMs: 2_000 });
+  expect(died.outcome).toBe('bound');
+  const app = appWith(1_000); // its claims last 2 s
+  const held = await registerWith(app, token);
+  expect(held.status).toBe(503);
+  expect(Number(held.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  expect(Number(held.headers.get('retry-after'))).toBeLessThanOrEqual(2);
+  await new Promise((r) => setTimeout(r, 2_100));
+  // Taken again: the same node row, a new credential (still 503: no Temporal here to deliver to).
+  expect((await registerWith(app, token)).status).toBe(503);
+  const nodes = await db.selectFrom('nodes').selectAll().where('job_id', '=', jobId).execute();
+  expect(nodes).toHaveLength(1);
+  expect(nodes[0]!.agent_token_hash).not.toBe(sha256Hex('lost'));
 });
 
 it('answers 429 with Retry-After once an address has used up its failed attempts', async () => {

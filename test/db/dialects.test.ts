@@ -7,6 +7,9 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { admitJob, releaseJobSlot, type Refusal } from '../../db/admission.js';
 import type { Db } from '../../db/connect.js';
 import { checkNodeCredential, recordHeartbeat, setNodeCredential } from '../../db/node-agent.js';
+import { recordPhase } from '../../db/jobs.js';
+import { unbindJobNode } from '../../db/nodes.js';
+import { registerNode } from '../../db/registration.js';
 import { consumeRegistrationToken, storeRegistrationToken } from '../../db/registration-tokens.js';
 import { createApiKey, createTenant, getTenant, setBudget } from '../../db/tenants.js';
 import type { Tier } from '../../db/tiers.js';
@@ -90,6 +93,55 @@ describe.each(dialects())('%s', (_name, open) => {
     await storeRegistrationToken(db, { jobId: 'jobrace1', tenantId: 'default', token, ttlMs: 60_000 });
     const claims = await Promise.all(Array.from({ length: 20 }, () => consumeRegistrationToken(db, token)));
     expect(claims.filter(Boolean)).toHaveLength(1);
+  });
+
+  describe('registration', () => {
+    async function waitingJob(db: Db, tenantId: string) {
+      const jobId = `job${randomId(10)}`;
+      const at = new Date().toISOString();
+      await db
+        .insertInto('jobs')
+        .values({ job_id: jobId, tenant_id: tenantId, provider: 'local', region: 'local', plan: 'local-1', hostname: null, phase: 'bootstrapping', vm_id: null, node_id: null, error: null, idempotency_key: null, request_hash: 'x', created_at: at, updated_at: at })
+        .execute();
+      const token = deriveRegistrationToken(Buffer.alloc(32, 2), tenantId, jobId);
+      await storeRegistrationToken(db, { jobId, tenantId, token, ttlMs: 60_000 });
+      return { jobId, token };
+    }
+
+    it('never leaves a ready node for a job that is ending, whichever of the callback and the compensation goes first', async () => {
+      const { db } = await freshDb();
+      const tenantId = await tenantIn(db, 'team');
+      const outcomes = new Set<string>();
+      for (let round = 0; round < 30; round++) {
+        const { jobId, token } = await waitingJob(db, tenantId);
+        // Either side starts first, by up to 2 ms.
+        const pause = (side: number) => new Promise((r) => setTimeout(r, round % 2 === side ? round % 3 : 0));
+        const [registration] = await Promise.all([
+          pause(0).then(() => registerNode(db, { token, facts: { hostname: 'h' }, credentialHash: sha256Hex('c') })),
+          // The workflow's compensation: the ending is recorded first, then the job's node unbound.
+          (async () => {
+            await pause(1);
+            await recordPhase(db, { jobId, phase: 'decommissioning', at: new Date().toISOString() });
+            await unbindJobNode(db, jobId);
+          })(),
+        ]);
+        outcomes.add(registration.outcome);
+        const ready = await db.selectFrom('nodes').select('node_id').where('job_id', '=', jobId).where('status', '=', 'ready').execute();
+        expect(ready).toEqual([]);
+      }
+      // Not a vacuous pass: both orders happened.
+      expect([...outcomes].sort()).toEqual(['bound', 'not_waiting']);
+    });
+
+    it('keeps the phase the API recorded when the workflow records an earlier one, and gives the node its VM', async () => {
+      const { db } = await freshDb();
+      const tenantId = await tenantIn(db, 'team');
+      const { jobId, token } = await waitingJob(db, tenantId);
+      expect((await registerNode(db, { token, facts: {}, credentialHash: sha256Hex('c') })).outcome).toBe('bound');
+      await recordPhase(db, { jobId, phase: 'bootstrapping', vmId: 'vm-9', at: new Date().toISOString() });
+      expect(await db.selectFrom('jobs').select(['phase', 'vm_id']).where('job_id', '=', jobId).executeTakeFirst()).toEqual({ phase: 'registering', vm_id: 'vm-9' });
+      expect(await db.selectFrom('nodes').select(['vm_id', 'hostname']).where('job_id', '=', jobId).executeTakeFirst()).toEqual({ vm_id: 'vm-9', hostname: `berth-${jobId}` });
+    });
   });
 
   describe('node agent', () => {

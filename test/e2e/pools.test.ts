@@ -34,7 +34,13 @@ afterAll(async () => {
 
 /** The local VMs of a pool's ready nodes. */
 async function poolVms(name: string): Promise<string[]> {
-  return (await pools.nodes(name)).map((n) => n.vm_id!);
+  // A VM that called back before its create returned is bound first and gets its VM id a moment later.
+  let nodes = await pools.nodes(name);
+  for (let i = 0; i < 50 && nodes.some((n) => !n.vm_id); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    nodes = await pools.nodes(name);
+  }
+  return nodes.map((n) => n.vm_id!);
 }
 
 function setLoad(vmIds: string[], load: { cpu?: number; workloads?: number }) {

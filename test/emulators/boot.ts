@@ -17,8 +17,9 @@ export interface EmulatedAgent {
 
 /**
  * What cloud-init inside an emulated VM does: reads the registration env from the user-data and
- * posts the token back, retrying network errors and 5xx like the real bootstrap script. With an
- * agent, a 2xx answer that carries a node token starts heartbeats like berth-agent's.
+ * posts the token back, retrying network errors, 5xx and 429 (after their Retry-After) like the
+ * real bootstrap script. With an agent, a 2xx answer that carries a node token starts heartbeats
+ * like berth-agent's.
  */
 export async function bootFromUserData(userData: string, signal?: AbortSignal, agent?: EmulatedAgent): Promise<number> {
   const env = readRegistrationEnv(userData);
@@ -32,7 +33,12 @@ export async function bootFromUserData(userData: string, signal?: AbortSignal, a
       });
       const text = await res.text();
       if (res.ok && agent) startAgent(env.registerUrl, text, env.heartbeatIntervalS * 1000, agent);
-      if (res.status < 500 || attempt >= 10) return res.status;
+      if ((res.status < 500 && res.status !== 429) || attempt >= 10) return res.status;
+      const retryAfterS = Number(res.headers.get('retry-after'));
+      if (retryAfterS > 0) {
+        await sleep(Math.min(retryAfterS, 300) * 1000, undefined, signal ? { signal } : undefined);
+        continue;
+      }
     } catch (err) {
       if (signal?.aborted || attempt >= 10) throw err;
     }

@@ -11,7 +11,7 @@ const files = fs.readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).s
 
 it('has recorded histories of every ending to replay', () => {
   const names = files.map((f) => f.replace(/\.json$/, ''));
-  for (const expected of ['provision-ready', 'provision-registration-timeout', 'provision-cancelled-bootstrapping', 'provision-cancelled-registering', 'decommission', 'sweep-orphans', 'pool-deleted', 'pool-continued-as-new', 'pool-batch-scale-out', 'provision-pool-node', 'decommission-pool-node', 'decommission-phase-attribute']) {
+  for (const expected of ['provision-ready', 'provision-registration-timeout', 'provision-cancelled-bootstrapping', 'provision-cancelled-registering', 'decommission', 'sweep-orphans', 'pool-deleted', 'pool-continued-as-new', 'pool-batch-scale-out', 'provision-pool-node', 'decommission-pool-node', 'decommission-phase-attribute', 'provision-ready-api-binds', 'provision-cancelled-bootstrapping-api-binds']) {
     expect(names).toContain(expected);
   }
 });

@@ -264,6 +264,7 @@ describe('scripts', () => {
 });
 
 interface Received {
+  at: number;
   method: string;
   url: string;
   authorization: string | undefined;
@@ -274,17 +275,17 @@ interface Received {
 let server: http.Server;
 let origin: string;
 const received: Received[] = [];
-let reply: (req: Received) => { status: number; body: unknown } = () => ({ status: 200, body: { state: 'active' } });
+let reply: (req: Received) => { status: number; body: unknown; headers?: Record<string, string> } = () => ({ status: 200, body: { state: 'active' } });
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
-      const entry = { method: req.method!, url: req.url!, authorization: req.headers.authorization, body };
+      const entry = { method: req.method!, url: req.url!, authorization: req.headers.authorization, body, at: Date.now() };
       received.push(entry);
       const answer = reply(entry);
-      res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.body));
+      res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers }).end(JSON.stringify(answer.body));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -370,10 +371,26 @@ describe('berth-bootstrap', () => {
     expect(fs.existsSync(path.join(root, 'pwned'))).toBe(false);
   });
 
-  it('stops at once on a 4xx', async () => {
-    reply = () => ({ status: 401, body: { error: { code: 'invalid_token' } } });
+  it.each([401, 409])('stops at once on a %i', async (status) => {
+    reply = () => ({ status, body: { error: { code: 'refused' } } });
     await expect(register()).rejects.toMatchObject({ code: 1 });
     expect(received).toHaveLength(1);
+  });
+
+  // A blocked address (429) and a registration whose claim is still held (503) say when to come back.
+  it.each([429, 503])('waits out the Retry-After of a %i, then registers', { timeout: 20_000 }, async (status) => {
+    reply = () =>
+      received.length < 3
+        ? { status, body: { error: { code: 'later' } }, headers: { 'Retry-After': '1' } }
+        : { status: 200, body: { node_id: 'node-job123', job_id: 'job123', node_token: NODE_TOKEN } };
+    const { stdout, stderr } = await register();
+    expect(stdout).toContain('registered as node node-job123');
+    expect(received).toHaveLength(3);
+    // Retry-After 1 s, not the 2 s then 4 s back-off of an answer without one.
+    const gaps = [received[1]!.at - received[0]!.at, received[2]!.at - received[1]!.at];
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(900);
+    expect(gaps[1]!).toBeLessThan(3_000);
+    expect(stderr).toContain(`not registered yet (${status}), trying again in 1s`);
   });
 });
 

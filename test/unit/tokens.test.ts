@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, it, expect } from 'vitest';
 import { migrate, openDatabase, type Db } from '../../db/connect.js';
 import {
+  claimHeldForS,
+  completeRegistrationToken,
   consumeRegistrationToken,
   releaseRegistrationToken,
   revokeRegistrationToken,
@@ -74,7 +76,7 @@ describe('consumeRegistrationToken', () => {
     const { jobId, token } = await issue();
     const claim = await consumeRegistrationToken(db, token);
     expect(claim).toMatchObject({ jobId, tenantId: TENANT });
-    expect(Number.isNaN(Date.parse(claim!.usedAt))).toBe(false);
+    expect(Number.isNaN(Date.parse(claim!.claimedAt))).toBe(false);
     expect(await consumeRegistrationToken(db, token)).toBeUndefined();
   });
 
@@ -134,6 +136,30 @@ describe('storeRegistrationToken', () => {
         expect(String(value)).not.toContain(token.slice(-43)); // the MAC
       }
     }
+  });
+});
+
+describe('a claim is a lease', () => {
+  it('lapses after the lease, so a registration cut short by a crash can be taken again', async () => {
+    const { jobId, token } = await issue();
+    const claimedAt = new Date();
+    expect(await consumeRegistrationToken(db, token, claimedAt, 1_000)).toMatchObject({ jobId });
+    expect(await consumeRegistrationToken(db, token, new Date(claimedAt.getTime() + 999), 1_000)).toBeUndefined();
+    expect(await claimHeldForS(db, jobId, new Date(claimedAt.getTime() + 100), 1_000)).toBe(1);
+    const again = await consumeRegistrationToken(db, token, new Date(claimedAt.getTime() + 1_000), 1_000);
+    expect(again).toMatchObject({ jobId });
+    // Only one of the two claims can complete: the newer one.
+    await completeRegistrationToken(db, { jobId, tenantId: TENANT, claimedAt: claimedAt.toISOString() });
+    expect(await consumeRegistrationToken(db, token, new Date(claimedAt.getTime() + 5_000), 1_000)).toBeDefined();
+  });
+
+  it('never lapses once completed', async () => {
+    const { jobId, token } = await issue();
+    const claimedAt = new Date();
+    const claim = await consumeRegistrationToken(db, token, claimedAt, 1_000);
+    await completeRegistrationToken(db, claim!);
+    expect(await consumeRegistrationToken(db, token, new Date(claimedAt.getTime() + 60_000), 1_000)).toBeUndefined();
+    expect(await claimHeldForS(db, jobId, new Date(claimedAt.getTime() + 100), 1_000)).toBeUndefined();
   });
 });
 

@@ -2,6 +2,7 @@
 // registration window, cancel at every phase, and compensations newest-first.
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Activities } from '../../activities/index.js';
@@ -10,6 +11,8 @@ import { createWorker } from '../../worker/create-worker.js';
 import { recordHistory } from '../support/histories.js';
 import { provisionWorkflowId, registerUpdate, stateQuery, type ProvisionInput } from '../../workflows/messages.js';
 import type { provisionNode } from '../../workflows/provision.js';
+
+const { EventType } = proto.temporal.api.enums.v1;
 
 type Name = keyof Activities;
 interface Script {
@@ -55,6 +58,7 @@ const activities = {
   revokeRegistrationToken: fake('revokeRegistrationToken', undefined),
   bindNode: fake('bindNode', undefined),
   setNodeStatus: fake('setNodeStatus', undefined),
+  unbindJobNode: fake('unbindJobNode', undefined),
   async recordPhase(input: { jobId: string; phase: string }) {
     phases.set(input.jobId, [...(phases.get(input.jobId) ?? []), input.phase]);
   },
@@ -113,7 +117,40 @@ async function failureOf(promise: Promise<unknown>) {
   return (err as WorkflowFailedError).cause;
 }
 
+/** The compensations after the VM's create, newest first: the node (by job id), the VM, the token. */
+const UNDO = ['unbindJobNode', 'deleteJobVms', 'revokeRegistrationToken'];
+
 describe('provisionNode', () => {
+  it('takes a node the API bound: ready in the task that accepts the update, no activity', async () => {
+    const { jobId, handle } = await start();
+    await waitForPhase(handle, 'bootstrapping');
+    const nodeId = `node-${jobId}`;
+    const answer = await handle.executeUpdate(registerUpdate, { args: [{ hostname: 'h1' }, { nodeId }] });
+    expect(answer).toEqual({ nodeId });
+    expect(await handle.result()).toEqual({ jobId, nodeId, vmId: 'vm-1' });
+    // 'registering' is the API's to record, in the transaction that bound the node.
+    expect(phases.get(jobId)).toEqual(['verifying', 'provisioning', 'bootstrapping', 'ready']);
+    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm']);
+    const events = ((await handle.fetchHistory()).events ?? []).map((e) => e.eventType);
+    const accepted = events.indexOf(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED);
+    const completed = events.indexOf(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED);
+    expect(accepted).toBeGreaterThan(0);
+    // Accepted, answered and the job finished with no workflow task in between.
+    expect(events.slice(accepted, completed)).not.toContain(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
+    expect(events.slice(accepted, completed)).toContain(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED);
+    await recordHistory(client, handle.workflowId, 'provision-ready-api-binds');
+  });
+
+  it('answers a repeated API-bound registration with the same node id', async () => {
+    const { jobId, handle } = await start();
+    await waitForPhase(handle, 'bootstrapping');
+    const nodeId = `node-${jobId}`;
+    const answers = await Promise.all([1, 2].map((n) => handle.executeUpdate(registerUpdate, { args: [{ hostname: `h${n}` }, { nodeId }] })));
+    expect(answers).toEqual([{ nodeId }, { nodeId }]);
+    await handle.result();
+    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm']);
+  });
+
   it('walks the phases in order and answers the registration with the node id', async () => {
     const { jobId, handle } = await start();
     await waitForPhase(handle, 'bootstrapping');
@@ -149,14 +186,14 @@ describe('provisionNode', () => {
     const cause = await failureOf(handle.result());
     expect(cause?.message).toBe('the VM did not call back within 1s');
     expect(phases.get(jobId)?.slice(-3)).toEqual(['bootstrapping', 'decommissioning', 'failed']);
-    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', 'deleteJobVms', 'revokeRegistrationToken']);
+    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', ...UNDO]);
   });
 
   it('fails with the reason of a failed create, and still cleans up', async () => {
     const { jobId, handle } = await start({ fail: 'createVm' });
     const cause = await failureOf(handle.result());
     expect(cause?.message).toMatch(/createVm broke/);
-    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', 'deleteJobVms', 'revokeRegistrationToken']);
+    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', ...UNDO]);
     expect(phases.get(jobId)?.at(-1)).toBe('failed');
   });
 
@@ -164,7 +201,7 @@ describe('provisionNode', () => {
     const { jobId, handle } = await start({ fail: 'deleteJobVms' }, { ttlMs: 1_000 });
     const cause = await failureOf(handle.result());
     expect(cause?.message).toMatch(/did not call back/);
-    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', 'deleteJobVms', 'revokeRegistrationToken']);
+    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', ...UNDO]);
     const state = await handle.query(stateQuery);
     expect(state.error).toMatch(/could not delete the VM: .*deleteJobVms broke/);
     await recordHistory(client, handle.workflowId, 'provision-compensation-failed');
@@ -185,7 +222,7 @@ describe('cancel tears down whatever exists, at every phase', () => {
 
   it.each([
     ['verifying', 'verifyProvider', ['verifyProvider']],
-    ['provisioning', 'createVm', ['verifyProvider', 'createVm', 'deleteJobVms', 'revokeRegistrationToken']],
+    ['provisioning', 'createVm', ['verifyProvider', 'createVm', ...UNDO]],
   ] as const)('%s', async (phase, hold, expected) => {
     const { jobId, handle } = await start({ hold });
     await whenEntered(jobId, hold);
@@ -201,8 +238,11 @@ describe('cancel tears down whatever exists, at every phase', () => {
     await waitForPhase(handle, 'bootstrapping');
     await handle.cancel();
     expect(await failureOf(handle.result())).toBeInstanceOf(CancelledFailure);
-    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', 'deleteJobVms', 'revokeRegistrationToken']);
+    // The node the API may have bound is unbound by job id, though the workflow never heard of it.
+    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', ...UNDO]);
+    expect(phases.get(jobId)?.slice(-2)).toEqual(['decommissioning', 'cancelled']);
     expect((await handle.query(stateQuery)).error).toBe('cancelled on request');
+    await recordHistory(client, handle.workflowId, 'provision-cancelled-bootstrapping-api-binds');
   });
 
   it('registering: the node is unbound first, then the VM deleted, then the token revoked', async () => {
@@ -214,7 +254,7 @@ describe('cancel tears down whatever exists, at every phase', () => {
     await handle.cancel();
     await expect(registration).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
     expect(await failureOf(handle.result())).toBeInstanceOf(CancelledFailure);
-    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', 'bindNode', 'setNodeStatus', 'deleteJobVms', 'revokeRegistrationToken']);
+    expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', 'bindNode', ...UNDO]);
     await recordHistory(client, handle.workflowId, 'provision-cancelled-registering');
   });
 });
