@@ -9,6 +9,7 @@ import { deriveRegistrationToken } from '../security/tokens.js';
 import { vmName, type NodeFacts, type ProvisionInput } from '../workflows/messages.js';
 import { buildUserData, USER_DATA_LIMITS, userDataBytes } from './cloud-init.js';
 import { heartbeating } from './heartbeat.js';
+import { countActivity } from './metrics.js';
 import { createOrphanActivities } from './orphans.js';
 import { createPoolActivities } from './pools.js';
 import { getTemplate } from '../db/pools.js';
@@ -128,6 +129,7 @@ export function createActivities(deps: ActivityDeps) {
       };
       const adopt = async (vm: Vm): Promise<CreateVmResult> => {
         await providerCall('finishing the VM', () => provider.adopt(vm, spec, { signal }));
+        countActivity('berth_vm_creates', { provider: provider.name, outcome: 'adopted' });
         return { vmId: vm.id, adopted: true };
       };
 
@@ -136,6 +138,7 @@ export function createActivities(deps: ActivityDeps) {
       if (found) return adopt(found);
       try {
         const vm = await provider.create(spec, { signal });
+        countActivity('berth_vm_creates', { provider: provider.name, outcome: 'created' });
         return { vmId: vm.id, adopted: false };
       } catch (err) {
         if (!(err instanceof ProviderError && err.code === 'uniqueness_error')) throw asFailure('creating the VM', err);
@@ -163,16 +166,25 @@ export function createActivities(deps: ActivityDeps) {
         const outcome = await providerCall(`deleting VM ${vm.id}`, () => provider.delete(vm.id));
         if (outcome === 'deleted') deleted.push(vm.id);
       }
+      countActivity('berth_vm_deletes', { provider: provider.name }, deleted.length);
       return { deleted };
     }),
 
     deleteVm: heartbeating(async (input: { provider: string; vmId: string; tenantId?: string }): Promise<void> => {
       const provider = await providerFor(await tenantOf(input), input.provider);
-      await providerCall(`deleting VM ${input.vmId}`, () => provider.delete(input.vmId));
+      const outcome = await providerCall(`deleting VM ${input.vmId}`, () => provider.delete(input.vmId));
+      if (outcome === 'deleted') countActivity('berth_vm_deletes', { provider: provider.name });
     }),
 
     async revokeRegistrationToken(input: { jobId: string }): Promise<void> {
       await revokeRegistrationToken(db, input.jobId);
+      // Runs from before the API bound nodes do not unbind a node they never heard of: this does.
+      await nodes.unbindUnrecordedJobNode(db, input.jobId);
+    },
+
+    /** Compensation: the job's node, bound by the API when it took the callback, is no longer ready. */
+    async unbindJobNode(input: { jobId: string }): Promise<void> {
+      await nodes.unbindJobNode(db, input.jobId);
     },
 
     async bindNode(input: {
@@ -203,6 +215,7 @@ export function createActivities(deps: ActivityDeps) {
     /** Updates the job projection the API reads. Run as a local activity at every phase change. */
     async recordPhase(input: RecordPhaseInput): Promise<void> {
       await jobs.recordPhase(db, input);
+      countActivity('berth_job_phases', { phase: input.phase });
     },
   };
 }

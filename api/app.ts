@@ -9,6 +9,7 @@ import { API_BASE } from './contract.js';
 import type { AppDeps, AppEnv } from './deps.js';
 import { docsRoutes } from './docs.js';
 import { apiError, notFoundHandler, payloadTooLarge } from './errors.js';
+import { createApiMetrics } from './metrics.js';
 import { operationsAt, openApiDocument } from './openapi.js';
 import { requestLog } from './request-log.js';
 import { budgetRoutes } from './routes/budget.js';
@@ -16,6 +17,7 @@ import { healthRoutes } from './routes/health.js';
 import { heartbeatRoutes } from './routes/heartbeat.js';
 import { jobRoutes } from './routes/jobs.js';
 import { keyRoutes } from './routes/keys.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { poolRoutes } from './routes/pools.js';
 import { providerRoutes } from './routes/providers.js';
@@ -40,7 +42,9 @@ function allowedMethods(path: string): string[] {
 
 export function createApp(deps: AppDeps) {
   const app = new Hono<AppEnv>();
+  const metrics = deps.metrics ?? createApiMetrics(deps.db);
   app.use(requestLog(deps.logger));
+  app.use(metrics.middleware);
   app.notFound((c) => {
     const allowed = allowedMethods(c.req.path);
     if (allowed.length === 0) return notFoundHandler(c);
@@ -59,6 +63,7 @@ export function createApp(deps: AppDeps) {
   });
 
   app.route('/', healthRoutes(deps));
+  app.route('/', metricsRoutes(metrics.registry, deps.metricsToken));
 
   const v1 = new Hono<AppEnv>();
   v1.use(
@@ -81,7 +86,7 @@ export function createApp(deps: AppDeps) {
   v1.route('/keys', keyRoutes(deps));
   v1.route('/tenants', tenantRoutes(deps));
   app.route(API_BASE, v1);
-  // The web console at `/` (console/dist), and its config; never under /cp/api or /healthz.
+  // The web console at `/` (console/dist), and its config; never under /cp/api, /healthz or /metrics.
   app.route('/', consoleRoutes({ temporalUiUrl: deps.temporalUiUrl, namespace: deps.namespace }));
   return app;
 }

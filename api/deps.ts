@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/connect.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { AuthVariables } from './admin-auth.js';
+import type { ApiMetrics } from './metrics.js';
 
 /** What the API needs from the rest of Berth; tests pass their own. */
 export interface AppDeps {
@@ -26,6 +27,13 @@ export interface AppDeps {
   temporalUiUrl?: string;
   /** The Temporal namespace, for the same links (default `default`). */
   namespace?: string;
+  /**
+   * This process's Prometheus series, served at `GET /metrics` (default: a registry of the app's own).
+   * Pass one to read it in a test, or to share it with the provider registry (its provider calls).
+   */
+  metrics?: ApiMetrics;
+  /** Bearer token `GET /metrics` asks for (BERTH_METRICS_TOKEN); none: it is public. */
+  metricsToken?: string | undefined;
 }
 
 export type AppEnv = { Variables: AuthVariables };

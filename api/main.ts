@@ -9,6 +9,7 @@ import { connectTemporal } from '../temporal/connect.js';
 import { ensureOrphanSweep } from '../temporal/schedules.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { createApp } from './app.js';
+import { createApiMetrics } from './metrics.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -34,16 +35,19 @@ async function main(): Promise<void> {
   } catch (err) {
     logger.warn({ err }, 'could not create or update the orphan sweep schedule; VMs left behind will not be swept');
   }
+  const metrics = createApiMetrics(db);
   const app = createApp({
     db,
     temporal,
-    providers: registryFromConfig(config, db),
+    providers: registryFromConfig(config, db, metrics.providers),
     taskQueue: config.temporal.taskQueue,
     registrationTtlMs: config.registrationTtlMs,
     logger,
     // Set by `npm start` when it runs the dev server; set it by hand for a Temporal UI of your own.
     ...(process.env.BERTH_TEMPORAL_UI_URL && { temporalUiUrl: process.env.BERTH_TEMPORAL_UI_URL }),
     namespace: config.temporal.namespace,
+    metrics,
+    metricsToken: config.metricsToken,
   });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     logger.info({ url: `http://${info.address}:${info.port}` }, 'API listening');

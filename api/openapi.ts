@@ -10,6 +10,7 @@ import { healthOperations } from './routes/health.js';
 import { heartbeatOperations } from './routes/heartbeat.js';
 import { jobOperations } from './routes/jobs.js';
 import { keyOperations } from './routes/keys.js';
+import { metricsOperations } from './routes/metrics.js';
 import { nodeOperations } from './routes/nodes.js';
 import { poolOperations } from './routes/pools.js';
 import { providerOperations } from './routes/providers.js';
@@ -28,6 +29,7 @@ export const OPERATIONS: readonly Operation[] = [
   ...Object.values(keyOperations),
   ...Object.values(tenantOperations),
   ...Object.values(healthOperations),
+  ...Object.values(metricsOperations),
   ...Object.values(docsOperations),
 ];
 
@@ -48,7 +50,7 @@ const TAGS = [
   { name: 'Node agent', description: 'What VMs call: the registration callback and the node agent\'s heartbeat.' },
   { name: 'Keys', description: "The tenant's admin keys." },
   { name: 'Tenants', description: 'Tenants (operator only).' },
-  { name: 'Health', description: 'Liveness of the API, its database and Temporal.' },
+  { name: 'Health', description: 'Liveness of the API, its database and Temporal, and its metrics.' },
   { name: 'Reference', description: 'This document and its reference page.' },
 ];
 

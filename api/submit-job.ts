@@ -159,18 +159,18 @@ export async function submitJob(
     // The workflow exists (a retry of a job whose workflow already finished, or a start that went
     // through): the job is started, and its row is the one the workflow records into.
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      if (created) deps.logger.warn({ jobId }, 'recorded a job whose workflow had already been started');
+      if (created) deps.logger.warn({ job_id: jobId, tenant_id: tenantId }, 'recorded a job whose workflow had already been started');
       return { jobId, created };
     }
     // Anything else is ambiguous (a deadline may expire after the server accepted the start): the
     // row is removed only once Temporal says the workflow does not exist.
     const started = await workflowExists(deps, provisionWorkflowId(jobId));
     if (started) {
-      deps.logger.warn({ err, jobId }, 'the start of the provision workflow failed, but the workflow exists: the job runs');
+      deps.logger.warn({ err, job_id: jobId, tenant_id: tenantId }, 'the start of the provision workflow failed, but the workflow exists: the job runs');
       return { jobId, created };
     }
     if (created && started === false) await deleteJob(db, jobId);
-    deps.logger.error({ err, jobId }, 'could not start the provision workflow');
+    deps.logger.error({ err, job_id: jobId, tenant_id: tenantId }, 'could not start the provision workflow');
     throw apiError(503, 'temporal_unavailable', 'the job could not be started: Temporal is not reachable; retry later', {
       headers: { 'Retry-After': '5' },
     });

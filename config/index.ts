@@ -25,8 +25,14 @@ export interface Config {
   orphanGraceMs: number;
   /** How often a node's agent reports its load (BERTH_HEARTBEAT_INTERVAL). */
   heartbeatIntervalMs: number;
+  /** Bearer token `GET /metrics` asks for (BERTH_METRICS_TOKEN); unset: the route is public like /healthz. */
+  metricsToken: string | undefined;
+  /** Port of the worker's Prometheus exporter (BERTH_WORKER_METRICS_PORT); unset: no exporter. */
+  workerMetricsPort: number | undefined;
   temporal: {
     address: string | undefined;
+    /** gRPC port of the dev server `npm start` runs when address is unset (BERTH_TEMPORAL_PORT). */
+    port: number;
     namespace: string;
     uiPort: number;
     taskQueue: string;
@@ -134,12 +140,17 @@ const envSchema = z.object({
   BERTH_HEARTBEAT_INTERVAL: duration('BERTH_HEARTBEAT_INTERVAL', 15_000, 1_000, 5 * 60_000).refine((v) => v % 1_000 === 0, {
     message: 'BERTH_HEARTBEAT_INTERVAL must be whole seconds',
   }),
+  BERTH_METRICS_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, {
+    message: 'BERTH_METRICS_TOKEN must be at least 16 characters',
+  }),
+  BERTH_WORKER_METRICS_PORT: port('BERTH_WORKER_METRICS_PORT', 0).transform((v) => (v === 0 ? undefined : v)),
   BERTH_LOG_LEVEL: optionalString.pipe(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
   BERTH_TASK_QUEUE: optionalString,
   DATABASE_URL: optionalString,
   TEMPORAL_ADDRESS: optionalString,
   TEMPORAL_NAMESPACE: optionalString,
   TEMPORAL_UI_PORT: port('TEMPORAL_UI_PORT', 8233),
+  BERTH_TEMPORAL_PORT: port('BERTH_TEMPORAL_PORT', 7233),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -165,8 +176,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     orphanSweepIntervalMs: e.BERTH_ORPHAN_SWEEP_INTERVAL,
     orphanGraceMs: e.BERTH_ORPHAN_GRACE,
     heartbeatIntervalMs: e.BERTH_HEARTBEAT_INTERVAL,
+    metricsToken: e.BERTH_METRICS_TOKEN,
+    workerMetricsPort: e.BERTH_WORKER_METRICS_PORT,
     temporal: {
       address: e.TEMPORAL_ADDRESS,
+      port: e.BERTH_TEMPORAL_PORT,
       namespace: e.TEMPORAL_NAMESPACE ?? 'default',
       uiPort: e.TEMPORAL_UI_PORT,
       taskQueue: e.BERTH_TASK_QUEUE ?? 'berth-provision',

@@ -2,6 +2,15 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { CallOptions, Plan, Provider, Region } from './types.js';
 
+/** One look into the cache: `hit` when no provider call was needed (a shared pending one counts as a miss). */
+export interface CatalogueLookup {
+  provider: string;
+  kind: 'regions' | 'plans';
+  hit: boolean;
+}
+
+export type CatalogueObserver = (lookup: CatalogueLookup) => void;
+
 /** Long enough that a busy wizard costs the provider's rate limit nothing, short enough for price changes. */
 const TTL_MS = 5 * 60_000;
 
@@ -13,15 +22,18 @@ export class CatalogueCache {
   private readonly entries = new LRUCache<string, Region[] | Plan[]>({ max: 500, ttl: TTL_MS });
   private readonly pending = new Map<string, Promise<Region[] | Plan[]>>();
 
+  constructor(private readonly observer?: CatalogueObserver) {}
+
   /** The provider with cached `regions` and `plans`; `account` is the token or another stable id. */
   wrap(provider: Provider, account: string): Provider {
     const scope = `${provider.name}:${createHash('sha256').update(account).digest('hex').slice(0, 32)}`;
-    const cached = <T extends Region[] | Plan[]>(key: string, load: () => Promise<T>) => this.get(`${scope}:${key}`, load) as Promise<T>;
+    const cached = <T extends Region[] | Plan[]>(kind: CatalogueLookup['kind'], key: string, load: () => Promise<T>) =>
+      this.get(`${scope}:${key}`, load, (hit) => this.observer?.({ provider: provider.name, kind, hit })) as Promise<T>;
     return {
       name: provider.name,
       verify: (options) => provider.verify(options),
-      regions: (options?: CallOptions) => cached('regions', () => provider.regions(options)),
-      plans: (region: string, options?: CallOptions) => cached(`plans:${region}`, () => provider.plans(region, options)),
+      regions: (options?: CallOptions) => cached('regions', 'regions', () => provider.regions(options)),
+      plans: (region: string, options?: CallOptions) => cached('plans', `plans:${region}`, () => provider.plans(region, options)),
       listByJob: (jobId, options) => provider.listByJob(jobId, options),
       findByName: (name, options) => provider.findByName(name, options),
       listManaged: (options) => provider.listManaged(options),
@@ -31,8 +43,9 @@ export class CatalogueCache {
     };
   }
 
-  private async get(key: string, load: () => Promise<Region[] | Plan[]>): Promise<Region[] | Plan[]> {
+  private async get(key: string, load: () => Promise<Region[] | Plan[]>, seen: (hit: boolean) => void): Promise<Region[] | Plan[]> {
     const hit = this.entries.get(key);
+    seen(hit !== undefined);
     if (hit) return hit;
     let running = this.pending.get(key);
     if (!running) {

@@ -7,6 +7,20 @@ export interface ProviderFault {
   message: string;
 }
 
+/** One exchange with a provider's API; each attempt of a retried call is one (so 429s show). */
+export interface ProviderCall {
+  provider: string;
+  method: string;
+  /** The path with its ids as `{id}` (`/servers/{id}`): a bounded label, never a raw URL. */
+  endpoint: string;
+  /** The HTTP status, or `error` when no answer came (timeout, network, cancel). */
+  status: string;
+  seconds: number;
+}
+
+/** Told of every provider call: the API and the worker count them in their metrics. */
+export type ProviderCallObserver = (call: ProviderCall) => void;
+
 export interface HttpClientOptions {
   /** For messages: "hetzner", "digitalocean". */
   provider: string;
@@ -22,6 +36,7 @@ export interface HttpClientOptions {
   maxWaitMs?: number;
   /** First backoff after a 5xx or network error (default 500 ms), doubled each time. */
   backoffMs?: number;
+  observer?: ProviderCallObserver | undefined;
 }
 
 /** What every cloud adapter is built with. */
@@ -30,7 +45,7 @@ export interface CloudProviderOptions {
   /** The API root the spec's paths go under; default: the provider's public API. */
   baseUrl?: string | undefined;
   /** Client settings; tests shorten timeouts. */
-  http?: Partial<Pick<HttpClientOptions, 'timeoutMs' | 'maxAttempts' | 'maxWaitMs' | 'backoffMs'>> | undefined;
+  http?: Partial<Pick<HttpClientOptions, 'timeoutMs' | 'maxAttempts' | 'maxWaitMs' | 'backoffMs' | 'observer'>> | undefined;
   /** First wait between polls of an action (default 1 s), growing to 10 s. */
   pollIntervalMs?: number | undefined;
 }
@@ -77,8 +92,11 @@ export class ProviderHttpClient {
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const url = this.url(path, options.query);
+    const endpoint = endpointTemplate(path);
     for (let attempt = 1; ; attempt++) {
       const last = attempt >= this.maxAttempts;
+      const started = performance.now();
+      const observe = (status: string) => this.observe({ provider: this.options.provider, method, endpoint, status, seconds: (performance.now() - started) / 1000 });
       let res: Response;
       try {
         res = await fetch(url, {
@@ -92,6 +110,7 @@ export class ProviderHttpClient {
           signal: this.signal(options.signal),
         });
       } catch (err) {
+        observe('error');
         if (options.signal?.aborted) throw err;
         const timedOut = err instanceof Error && err.name === 'TimeoutError';
         const what = timedOut ? `no answer within ${this.timeoutMs} ms` : `could not reach the API (${causeOf(err)})`;
@@ -101,6 +120,7 @@ export class ProviderHttpClient {
       }
 
       const text = await res.text();
+      observe(String(res.status));
       const body = text === '' ? undefined : parseJson(text);
       if (res.ok) return body as T;
 
@@ -124,6 +144,14 @@ export class ProviderHttpClient {
         throw this.error(`the ${this.options.provider} token was refused: ${message}`, fault?.code ?? 'unauthorized', false, undefined, res.status);
       }
       throw this.error(`${method} ${path}: ${message}`, fault?.code ?? (res.status === 404 ? 'not_found' : 'invalid_input'), false, undefined, res.status);
+    }
+  }
+
+  private observe(call: ProviderCall): void {
+    try {
+      this.options.observer?.(call);
+    } catch {
+      // Counting a call must never fail it.
     }
   }
 
@@ -151,6 +179,17 @@ export class ProviderHttpClient {
     const safe = message.split(this.options.token).join('[token]');
     return new ProviderError(`${this.options.provider}: ${safe}`, code, retryable, retryAfterMs, status);
   }
+}
+
+/**
+ * The path with every segment that is not a plain word (`servers`, `ssh_keys`, `v2`) as `{id}`:
+ * server and action numbers, droplet ids, key fingerprints, firewall uuids.
+ */
+export function endpointTemplate(path: string): string {
+  return path
+    .split('/')
+    .map((segment) => (segment === '' || /^[a-z_]+$/.test(segment) || /^v\d+$/.test(segment) ? segment : '{id}'))
+    .join('/');
 }
 
 /** `Retry-After` (seconds) wins; else `RateLimit-Reset` (Unix time); else one second. */

@@ -1,7 +1,7 @@
 import type { Db } from '../db/connect.js';
 import { forgetCredential, listCredentials, loadCredential, storeCredential, type StoredCredential } from '../db/credentials.js';
 import type { Keyring } from '../security/vault.js';
-import { CatalogueCache } from './catalogue-cache.js';
+import { CatalogueCache, type CatalogueObserver } from './catalogue-cache.js';
 import { DigitalOceanProvider } from './digitalocean/digitalocean-provider.js';
 import { HetznerProvider } from './hetzner/hetzner-provider.js';
 import type { CloudProviderOptions } from './http.js';
@@ -33,6 +33,8 @@ export interface RegistryOptions {
   pollIntervalMs?: number;
   /** Replaces implementations by name, token or not (the benchmark's emulator, for one). */
   replace?: Provider[];
+  /** Told of every catalogue lookup, for the cache's hit ratio (provider calls: `http.observer`). */
+  catalogueObserver?: CatalogueObserver;
 }
 
 /**
@@ -42,9 +44,10 @@ export interface RegistryOptions {
  */
 export class ProviderRegistry {
   private readonly fixed = new Map<ProviderName, Provider>();
-  private readonly catalogue = new CatalogueCache();
+  private readonly catalogue: CatalogueCache;
 
   constructor(private readonly options: RegistryOptions) {
+    this.catalogue = new CatalogueCache(options.catalogueObserver);
     this.fixed.set('local', new LocalProvider({ dataDir: options.dataDir }));
     for (const provider of options.replace ?? []) this.fixed.set(provider.name, provider);
   }

@@ -1,8 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Activities } from '../activities/index.js';
+import { snakeCaseMetricTags } from './metrics.js';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+// workflows/index.ts from the source; dist/workflows/index.js in the compiled build.
+export const WORKFLOWS_PATH = fileURLToPath(new URL(`../workflows/index${import.meta.url.endsWith('.js') ? '.js' : '.ts'}`, import.meta.url));
 
 export interface WorkerOptions {
   connection: NativeConnection;
@@ -20,6 +22,7 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     activities: options.activities,
+    interceptors: { activity: [snakeCaseMetricTags] },
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     shutdownGraceTime: '5s',
     // Jobs wait minutes for their VMs; keeping every one in memory costs more than replaying the

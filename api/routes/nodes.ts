@@ -157,7 +157,7 @@ export function nodeRoutes(deps: AppDeps) {
       } catch (err) {
         // Already torn down by an earlier request: deleting again is accepted, nothing to do.
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
-          deps.logger.error({ err, nodeId }, 'could not start the decommission workflow');
+          deps.logger.error({ err, node_id: nodeId, job_id: node.job_id, tenant_id: node.tenant_id }, 'could not start the decommission workflow');
           throw apiError(503, 'temporal_unavailable', 'the node could not be decommissioned: Temporal is not reachable; retry later');
         }
       }

@@ -44,7 +44,7 @@ export function findOperation(method: string, path: string): Operation | undefin
   return candidates[0]?.op;
 }
 
-const isApiPath = (path: string) => path === '/healthz' || path.startsWith('/cp/api/');
+const isApiPath = (path: string) => path === '/healthz' || path === '/metrics' || path.startsWith('/cp/api/');
 
 /**
  * What an unknown route answers: 404 (405 with `Allow` for a known path), or 401 before that

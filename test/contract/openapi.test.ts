@@ -12,7 +12,7 @@ import { contractProblems, expectMatchesContract, parseEvents } from './contract
 
 const doc = openApiDocument() as Record<string, any>;
 const API = '/cp/api/v1';
-const isApiPath = (path: string) => path === '/healthz' || path.startsWith('/cp/api/');
+const isApiPath = (path: string) => path === '/healthz' || path === '/metrics' || path.startsWith('/cp/api/');
 
 /** `METHOD /path/{param}` of every operation in the document. */
 function documentedRoutes(): string[] {
@@ -226,6 +226,8 @@ describe('served', () => {
     const r = stack.request;
     const ok = (res: { status: number; body: unknown }, status: number) => expect(res.status, JSON.stringify(res.body)).toBe(status);
     ok(await r('GET', '/healthz', undefined, { authorization: '' }), 200);
+    // Prometheus text, not JSON: fetched as Prometheus would (the contract check sees it all the same).
+    expect((await fetch(`${stack.publicUrl}/metrics`)).status).toBe(200);
 
     // Providers, with a cloud emulator for the token.
     ok(await r('GET', `${API}/cluster/providers`), 200);

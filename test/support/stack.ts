@@ -10,6 +10,7 @@ import { pino, type Logger } from 'pino';
 import { inject } from 'vitest';
 import { createActivities, type Activities } from '../../activities/index.js';
 import { createApp } from '../../api/app.js';
+import { createApiMetrics } from '../../api/metrics.js';
 import { ensureDefaultAdmin } from '../../db/bootstrap.js';
 import { migrate, openDatabase, type Db } from '../../db/connect.js';
 import { DEFAULT_TENANT_ID } from '../../db/tenants.js';
@@ -38,6 +39,8 @@ export interface StackOptions {
   heartbeatIntervalMs?: number;
   /** History length after which pool reconcilers continue as new. */
   poolMaxHistoryEvents?: number;
+  /** How long the API waits for a job to take a registration (and so how long a claim holds). */
+  deliveryTimeoutMs?: number;
   /** Replaces some activities, e.g. to make one fail. */
   activities?: (real: Activities) => Partial<Activities>;
   /**
@@ -62,7 +65,16 @@ export async function startStack(options: StackOptions = {}) {
   const db = database?.db ?? openDatabase({ dataDir });
   await migrate(db);
   await ensureDefaultAdmin(db, dataDir, ADMIN_TOKEN);
-  const providers = new ProviderRegistry({ dataDir, db, keyring: loadKeyring({ dataDir }), ...options.registry });
+  // The API's metrics count the registry's provider calls, as in api/main.ts (and here the worker's too).
+  const metrics = createApiMetrics(db);
+  const providers = new ProviderRegistry({
+    dataDir,
+    db,
+    keyring: loadKeyring({ dataDir }),
+    ...options.registry,
+    http: { ...options.registry?.http, observer: metrics.providers.providerCall },
+    catalogueObserver: metrics.providers.catalogue,
+  });
   const local = new LocalProvider({ dataDir });
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
@@ -79,6 +91,8 @@ export async function startStack(options: StackOptions = {}) {
     registrationTtlMs,
     logger,
     eventPollMs: 50,
+    metrics,
+    ...(options.deliveryTimeoutMs !== undefined && { deliveryTimeoutMs: options.deliveryTimeoutMs }),
     ...(options.poolMaxHistoryEvents !== undefined && { poolMaxHistoryEvents: options.poolMaxHistoryEvents }),
   });
   const contract = options.contract === false ? undefined : new ContractObserver();
@@ -167,6 +181,8 @@ export async function startStack(options: StackOptions = {}) {
     createNode,
     /** What the contract check has seen: answers checked, and the problems found. */
     contract,
+    /** The API's Prometheus series (`metrics.registry`), as `GET /metrics` serves them. */
+    metrics,
     async stop() {
       await stopWorker();
       for (const vm of await local.all()) await local.delete(vm.id);
