@@ -6,7 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # A tree installed before a dependency was added gets it too: one package of each late addition.
 missing=0
-for package in @temporalio/worker better-sqlite3/build vite preact playwright-core swagger-ui-dist @redocly/openapi-core @readme/openapi-parser; do
+for package in @temporalio/worker better-sqlite3/build vite preact playwright-core swagger-ui-dist @redocly/openapi-core @readme/openapi-parser prom-client typescript-eslint prettier; do
   [[ -d node_modules/$package ]] || missing=1
 done
 if [[ $missing == 1 ]]; then
