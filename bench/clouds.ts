@@ -29,7 +29,15 @@ export async function startCloudEmulators() {
   const digitalocean = await startDigitalOceanEmulator({ bootDelayMs: 100 });
   const clouds: Emulated[] = [
     { name: 'hetzner', region: 'ash', plan: 'cpx11', url: hetzner.url, token: hetzner.token, requests: hetzner.requests, close: () => hetzner.close() },
-    { name: 'digitalocean', region: 'fra1', plan: 's-1vcpu-1gb', url: digitalocean.url, token: digitalocean.token, requests: digitalocean.requests, close: () => digitalocean.close() },
+    {
+      name: 'digitalocean',
+      region: 'fra1',
+      plan: 's-1vcpu-1gb',
+      url: digitalocean.url,
+      token: digitalocean.token,
+      requests: digitalocean.requests,
+      close: () => digitalocean.close(),
+    },
   ];
   return {
     apiUrls: { hetzner: hetzner.url, digitalocean: digitalocean.url },

@@ -100,7 +100,13 @@ try {
     database: databaseUrl ? 'postgresql' : 'sqlite',
     /** Where the main figures' Temporal dev server keeps its state; `in_memory` has the second column. */
     temporal: 'sqlite file, WAL (as npm start)',
-    machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? 'unknown', memory_gb: round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` },
+    machine: {
+      cpus: os.cpus().length,
+      cpu_model: os.cpus()[0]?.model ?? 'unknown',
+      memory_gb: round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+    },
     overhead: main.overhead,
     throughput: main.throughput,
     per_job: { ...main.per_job!, provider_calls_clouds: cloudCalls },

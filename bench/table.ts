@@ -44,7 +44,11 @@ export function printTable(r: TableInput): void {
     'jobs at once: Berth jobs/s, and its ratio to the same-shape and the lean baseline',
     ...Object.entries(r.throughput).map(([n, t]) => two(`${n.padStart(5)} at once`, rate(t), m.throughput[n] ? rate(m.throughput[n]!) : '')),
     ...Object.entries(r.throughput).map(([n, t]) =>
-      two(`${n.padStart(5)} baselines`, `same-shape ${t.engine.jobs_per_second}/s, lean ${t.lean.jobs_per_second}/s`, m.throughput[n] ? `same-shape ${m.throughput[n]!.engine.jobs_per_second}/s, lean ${m.throughput[n]!.lean.jobs_per_second}/s` : ''),
+      two(
+        `${n.padStart(5)} baselines`,
+        `same-shape ${t.engine.jobs_per_second}/s, lean ${t.lean.jobs_per_second}/s`,
+        m.throughput[n] ? `same-shape ${m.throughput[n]!.engine.jobs_per_second}/s, lean ${m.throughput[n]!.lean.jobs_per_second}/s` : '',
+      ),
     ),
     'CPU per job over each burst (Temporal on a file)',
     ...Object.entries(r.throughput).flatMap(([n, t]) => [
@@ -70,7 +74,8 @@ export function printTable(r: TableInput): void {
     `pool run                    worker RSS peak ${s.worker_rss_peak_mb} MiB (${s.worker_rss_before_mb} before), reconciler history ${w.history_events} events, ${w.runs} run${w.runs === 1 ? '' : 's'} (${w.events_all_runs} events in all)`,
     `heartbeats ${h.nodes} nodes/${h.interval_s}s`.padEnd(28) +
       `${h.steady.requests_per_second} req/s, ${p(h.steady.latency_ms)}, API CPU ${pct(h.steady.api_cpu_share)} of a core (idle ${pct(h.api_cpu_share_idle)})`,
-    `heartbeat burst, ${h.burst.concurrency} at once`.padEnd(28) + `${h.burst.requests_per_second} req/s, ${p(h.burst.latency_ms)}, API CPU ${pct(h.burst.api_cpu_share)} of a core`,
+    `heartbeat burst, ${h.burst.concurrency} at once`.padEnd(28) +
+      `${h.burst.requests_per_second} req/s, ${p(h.burst.latency_ms)}, API CPU ${pct(h.burst.api_cpu_share)} of a core`,
   ];
   console.log(lines.join('\n'));
 }
