@@ -1,4 +1,4 @@
-/** Activities of the minimal workflow; `create` tells the harness, which then sends the signal. */
+/** Activities of the baseline workflows; `create` tells the harness, which then sends the job's message. */
 export function createBenchActivities(onCreate: (id: string) => void) {
   return {
     async step(id: string, what: string): Promise<void> {

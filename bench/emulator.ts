@@ -17,6 +17,8 @@ export class EmulatorProvider implements Provider {
   readonly name = 'local' as const;
   private readonly vms = new Map<string, Vm>();
   private readonly catalogue: LocalProvider;
+  /** Calls per method, as a cloud's API would count them (catalogue reads past Berth's cache included). */
+  readonly calls = new Map<string, number>();
 
   constructor(
     dataDir: string,
@@ -26,29 +28,41 @@ export class EmulatorProvider implements Provider {
     this.catalogue = new LocalProvider({ dataDir });
   }
 
-  async verify(): Promise<void> {}
+  private count(method: string): void {
+    this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
+  }
+
+  async verify(): Promise<void> {
+    this.count('verify');
+  }
 
   regions(): Promise<Region[]> {
+    this.count('regions');
     return this.catalogue.regions();
   }
 
   plans(region: string): Promise<Plan[]> {
+    this.count('plans');
     return this.catalogue.plans(region);
   }
 
   async listByJob(jobId: string): Promise<Vm[]> {
+    this.count('listByJob');
     return [...this.vms.values()].filter((vm) => vm.labels[LABEL_JOB] === jobId);
   }
 
   async findByName(name: string): Promise<Vm | undefined> {
+    this.count('findByName');
     return [...this.vms.values()].find((vm) => vm.name === name);
   }
 
   async listManaged(): Promise<Vm[]> {
+    this.count('listManaged');
     return [...this.vms.values()].filter((vm) => vm.labels[LABEL_MANAGED] === 'true');
   }
 
   async create(spec: VmSpec): Promise<Vm> {
+    this.count('create');
     const vm: Vm = { id: `emu-${randomId(10)}`, name: spec.name, status: 'running', labels: spec.labels };
     this.vms.set(vm.id, vm);
     // The token is read back from the multi-part user-data. These VMs run no node agent: they never heartbeat.
@@ -58,10 +72,12 @@ export class EmulatorProvider implements Provider {
 
   /** Everything is set at create. */
   async adopt(vm: Vm): Promise<Vm> {
+    this.count('adopt');
     return vm;
   }
 
   async delete(vmId: string): Promise<'deleted' | 'not_found'> {
+    this.count('delete');
     return this.vms.delete(vmId) ? 'deleted' : 'not_found';
   }
 }

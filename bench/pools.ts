@@ -1,7 +1,5 @@
 // Node-pool scenarios of `npm run bench`: one pool scaled from 0 to n and back on the emulator, and
 // the node agents' heartbeats at the rate 1,000 nodes every 15 s make, against the real API process.
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -9,6 +7,7 @@ import type { Db } from '../db/connect.js';
 import { setNodeCredential } from '../db/node-agent.js';
 import { DEFAULT_TENANT_ID } from '../db/tenants.js';
 import { newSecretToken, sha256Hex } from '../security/tokens.js';
+import { cpuShare } from './cpu.js';
 import { percentiles, type Percentiles } from './stats.js';
 
 export interface PoolBenchContext {
@@ -214,30 +213,6 @@ function admissionCycle(runs: HistoryEvent[][]) {
 }
 
 // ---- 2. heartbeats ----
-
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
-/** Runs `work` and says what share of one core the process used meanwhile. */
-async function cpuShare<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; cpu_share: number; seconds: number }> {
-  const cpu = cpuSeconds(pid);
-  const started = performance.now();
-  const result = await work();
-  const seconds = (performance.now() - started) / 1000;
-  return { result, cpu_share: round((cpuSeconds(pid) - cpu) / seconds), seconds: round(seconds) };
-}
 
 interface AgentNode {
   nodeId: string;

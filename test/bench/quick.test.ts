@@ -9,7 +9,8 @@ import { expect, it } from 'vitest';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
-it('produces every figure, a JSON file and a chart', { timeout: 300_000 }, async () => {
+// Two stacks (Temporal on a file, then in memory) and the cloud emulators: about 2.5 minutes.
+it('produces every figure, a JSON file and a chart', { timeout: 600_000 }, async () => {
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-out-'));
   const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(ROOT, 'bench/run.ts'), '--quick'], {
     cwd: ROOT,
@@ -22,7 +23,28 @@ it('produces every figure, a JSON file and a chart', { timeout: 300_000 }, async
   const figures = [
     results.overhead.submit_to_create_ms.p99,
     results.overhead.register_to_ready_ms.p99,
-    ...Object.values(results.throughput).flatMap((t: any) => [t.berth.jobs_per_second, t.engine.jobs_per_second, t.ratio]),
+    ...Object.values(results.throughput).flatMap((t: any) => [
+      t.berth.jobs_per_second,
+      t.engine.jobs_per_second,
+      t.lean.jobs_per_second,
+      t.ratio,
+      t.ratio_lean,
+      t.harness_alone.worker_and_harness_ms_per_job,
+      // Over a burst the dev server and the worker always work; the API only for Berth.
+      ...[t.berth, t.engine, t.lean].flatMap((b: any) => [b.cpu.ms_per_job.dev_server, b.cpu.ms_per_job.worker_and_harness]),
+      t.berth.cpu.ms_per_job.api,
+    ]),
+    // The second column: the core scenarios on a dev server in memory.
+    results.in_memory.overhead.submit_to_create_ms.p99,
+    results.in_memory.overhead.register_to_ready_ms.p99,
+    ...Object.values(results.in_memory.throughput).flatMap((t: any) => [t.berth.jobs_per_second, t.engine.jobs_per_second, t.lean.jobs_per_second, t.ratio, t.ratio_lean]),
+    // What a job costs, from histories and the providers' request logs.
+    ...['berth', 'engine', 'lean'].flatMap((k) => [results.per_job[k].workflow_tasks, results.per_job[k].activities, results.per_job[k].history_events]),
+    results.per_job.berth.local_activities,
+    results.per_job.engine.local_activities,
+    results.per_job.berth.provider_calls.create,
+    results.per_job.lean.provider_calls.create,
+    ...['hetzner', 'digitalocean'].flatMap((cloud) => [results.per_job.provider_calls_clouds[cloud].per_job.total, results.per_job.provider_calls_clouds[cloud].first_job.total]),
     results.held.worker_rss_mb,
     results.held.api_rss_mb,
     results.held.get_job_ms.p99,
@@ -63,6 +85,16 @@ it('produces every figure, a JSON file and a chart', { timeout: 300_000 }, async
   expect(beats.steady.latency_ms.count).toBe(beats.steady.requests);
   expect(beats.errors).toBe(0);
   expect(Object.keys(results.throughput)).toHaveLength(3);
+  expect(Object.keys(results.in_memory.throughput)).toEqual(Object.keys(results.throughput));
+  expect(results.temporal).toMatch(/file/);
+  // The lean job is one create, one update, one bind; Berth's create is one call to the provider.
+  expect(results.per_job.lean).toMatchObject({ activities: 2, local_activities: 0 });
+  expect(results.per_job.berth.provider_calls.create).toBe(1);
+  for (const cloud of ['hetzner', 'digitalocean']) {
+    const calls = results.per_job.provider_calls_clouds[cloud].per_job.calls;
+    expect(Object.entries(calls).filter(([k]) => /^POST \/(v2\/droplets|servers)$/.test(k))).toEqual([[expect.any(String), 1]]);
+  }
+  for (const t of Object.values(results.throughput) as any[]) expect(['dev_server', 'worker_and_harness', 'api']).toContain(t.berth.cpu.busiest);
   expect(results.machine.cpus).toBeGreaterThan(0);
   expect(fs.readFileSync(file.replace(/\.json$/, '.svg'), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*register → ready[\s\S]*<\/svg>\n$/);
   fs.rmSync(outDir, { recursive: true, force: true });
