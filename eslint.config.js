@@ -31,7 +31,11 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['../activities/*', '../db/*', '../providers/*', '../api/*', '../config/*'], allowTypeImports: true, message: 'workflows import I/O modules for their types only' },
+            {
+              group: ['../activities/*', '../db/*', '../providers/*', '../api/*', '../config/*'],
+              allowTypeImports: true,
+              message: 'workflows import I/O modules for their types only',
+            },
             { group: ['node:*'], message: 'workflow code is deterministic: no Node built-ins' },
           ],
         },

@@ -323,7 +323,13 @@ const isSevenBit = (text: string) => /^[\t\n\x20-\x7e]*$/.test(text) && text.spl
 function encodeMultipart(parts: MimePart[]): string {
   const encoded = parts.map((part) => {
     const sevenBit = isSevenBit(part.body);
-    const body = sevenBit ? part.body : (Buffer.from(part.body, 'utf8').toString('base64').match(/.{1,76}/g) ?? []).join('\n');
+    const body = sevenBit
+      ? part.body
+      : (
+          Buffer.from(part.body, 'utf8')
+            .toString('base64')
+            .match(/.{1,76}/g) ?? []
+        ).join('\n');
     const headers = [
       `Content-Type: ${part.contentType}; charset="utf-8"`,
       'MIME-Version: 1.0',
@@ -335,7 +341,9 @@ function encodeMultipart(parts: MimePart[]): string {
     return { raw: part.body, text: `${headers.join('\n')}\n\n${body}\n` };
   });
   // Derived from the content, so the same input gives the same document; salted on a clash.
-  const digest = createHash('sha256').update(parts.map((p) => p.body).join('\0')).digest('hex');
+  const digest = createHash('sha256')
+    .update(parts.map((p) => p.body).join('\0'))
+    .digest('hex');
   let boundary = '';
   for (let salt = 0; ; salt++) {
     boundary = `berth-${createHash('sha256').update(`${digest}:${salt}`).digest('hex').slice(0, 24)}`;
@@ -364,7 +372,12 @@ function parseHeaders(block: string): Headers {
 }
 
 const headerParam = (value: string | undefined, name: string): string | undefined =>
-  value === undefined ? undefined : new RegExp(`;\\s*${name}\\s*=\\s*(?:"([^"]*)"|([^\\s;]+))`, 'i').exec(value)?.slice(1).find((v) => v !== undefined);
+  value === undefined
+    ? undefined
+    : new RegExp(`;\\s*${name}\\s*=\\s*(?:"([^"]*)"|([^\\s;]+))`, 'i')
+        .exec(value)
+        ?.slice(1)
+        .find((v) => v !== undefined);
 
 /** Splits user-data into its parts, decoded; a plain `#cloud-config` or `#!` document is one part. */
 export function parseUserDataParts(userData: string): UserDataPart[] {

@@ -187,15 +187,7 @@ export function createActivities(deps: ActivityDeps) {
       await nodes.unbindJobNode(db, input.jobId);
     },
 
-    async bindNode(input: {
-      jobId: string;
-      tenantId: string;
-      provider: string;
-      vmId: string;
-      nodeId: string;
-      facts: NodeFacts;
-      pool?: string | undefined;
-    }): Promise<void> {
+    async bindNode(input: { jobId: string; tenantId: string; provider: string; vmId: string; nodeId: string; facts: NodeFacts; pool?: string | undefined }): Promise<void> {
       await nodes.bindNode(db, {
         nodeId: input.nodeId,
         tenantId: input.tenantId,

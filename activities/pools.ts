@@ -31,9 +31,7 @@ export interface PoolView extends PoolNumbers {
   max: number;
 }
 
-export type Admission =
-  | { admitted: true; input: ProvisionInput; summary: string }
-  | { admitted: false; code: string; message: string };
+export type Admission = { admitted: true; input: ProvisionInput; summary: string } | { admitted: false; code: string; message: string };
 
 /** Thrown inside the admission transaction when the job row already exists (a retried activity). */
 class AlreadyAdmitted extends Error {}

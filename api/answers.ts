@@ -141,9 +141,7 @@ export const previewSchema = z
   })
   .meta({ id: 'NodePreview', description: 'What `POST /cluster/nodes` would create and what it would cost; nothing is created.' });
 
-export const nodeDeletedSchema = z
-  .strictObject({ node_id: z.string(), status: z.enum(['decommissioning', 'decommissioned']) })
-  .meta({ id: 'NodeDeletion' });
+export const nodeDeletedSchema = z.strictObject({ node_id: z.string(), status: z.enum(['decommissioning', 'decommissioned']) }).meta({ id: 'NodeDeletion' });
 
 export const providerListSchema = z
   .strictObject({
@@ -161,7 +159,7 @@ export const tokenRefusedSchema = z
     provider: z.enum(PROVIDER_NAMES),
     error: z.strictObject({ code: z.literal('invalid_token'), message: z.string(), field: z.literal('token') }),
   })
-  .meta({ id: 'TokenRefused', description: "The provider refused the token, with its reason; nothing is stored." });
+  .meta({ id: 'TokenRefused', description: 'The provider refused the token, with its reason; nothing is stored.' });
 
 export const regionListSchema = z
   .strictObject({ provider: z.enum(PROVIDER_NAMES), regions: z.array(z.strictObject({ name: z.string(), description: z.string() })) })
@@ -194,9 +192,7 @@ export const keyListSchema = z
   })
   .meta({ id: 'KeyList', description: "The tenant's admin keys, never the keys themselves." });
 
-export const keyCreatedSchema = z
-  .strictObject({ key_id: z.string(), key: z.string().meta({ description: 'the key, shown once' }), label: z.string() })
-  .meta({ id: 'KeyCreated' });
+export const keyCreatedSchema = z.strictObject({ key_id: z.string(), key: z.string().meta({ description: 'the key, shown once' }), label: z.string() }).meta({ id: 'KeyCreated' });
 
 export const tenantListSchema = z
   .strictObject({ tenants: z.array(z.strictObject({ tenant_id: z.string(), name: z.string(), tier: z.enum(TIER_NAMES), created_at: time })) })
@@ -236,10 +232,7 @@ export const poolSchema = z
       public_ipv4: z.boolean().optional(),
       ipv6: z.boolean().optional(),
       workload_command: z.string().optional(),
-      user_data: z
-        .strictObject({ bytes: z.number().int(), sha256: z.string() })
-        .optional()
-        .meta({ description: 'only the size and digest of the user-data are shown' }),
+      user_data: z.strictObject({ bytes: z.number().int(), sha256: z.string() }).optional().meta({ description: 'only the size and digest of the user-data are shown' }),
     }),
     template_version: z.number().int(),
     min: z.number().int(),

@@ -74,7 +74,10 @@ export function createApp(deps: AppDeps) {
   );
   // Public routes: the VM's registration token and the node agent's credential are their own auth;
   // the OpenAPI document and its reference page need none.
-  v1.use('*', except((c) => isPublic(c.req.method, c.req.path), adminAuth({ db: deps.db })));
+  v1.use(
+    '*',
+    except((c) => isPublic(c.req.method, c.req.path), adminAuth({ db: deps.db })),
+  );
   v1.route('/', docsRoutes(openApiDocument));
   v1.route('/cluster', registerRoutes(deps));
   v1.route('/cluster', heartbeatRoutes(deps));

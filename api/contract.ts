@@ -134,7 +134,11 @@ export const fullPath = (op: Operation): string => (op.root ? op.path : `${API_B
 
 /** A matcher of the paths an operation serves (`{id}` is one path segment). */
 export const pathPattern = (op: Operation): RegExp =>
-  new RegExp(`^${fullPath(op).replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`);
+  new RegExp(
+    `^${fullPath(op)
+      .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
+      .replace(/\{[^}]+\}/g, '[^/]+')}$`,
+  );
 
 /** Every error status the operation can answer, the added ones included, with their codes. */
 export function errorAnswers(op: Operation): Record<number, ErrorAnswer> {

@@ -47,7 +47,7 @@ const TAGS = [
   { name: 'Pools', description: 'Node pools: groups of identical nodes kept between a minimum and a maximum by a reconciler.' },
   { name: 'Providers', description: "Cloud accounts (tokens are checked, sealed and never shown again) and the providers' catalogues." },
   { name: 'Budget', description: "The tenant's monthly budget." },
-  { name: 'Node agent', description: 'What VMs call: the registration callback and the node agent\'s heartbeat.' },
+  { name: 'Node agent', description: "What VMs call: the registration callback and the node agent's heartbeat." },
   { name: 'Keys', description: "The tenant's admin keys." },
   { name: 'Tenants', description: 'Tenants (operator only).' },
   { name: 'Health', description: 'Liveness of the API, its database and Temporal, and its metrics.' },
@@ -113,9 +113,7 @@ function parameters(op: Operation): Json[] {
 
 function headerDocs(headers: Record<string, HeaderDoc> | undefined): Json | undefined {
   if (!headers) return undefined;
-  return Object.fromEntries(
-    Object.entries(headers).map(([name, h]) => [name, { description: h.description, ...(h.required && { required: true }), schema: { type: 'string' } }]),
-  );
+  return Object.fromEntries(Object.entries(headers).map(([name, h]) => [name, { description: h.description, ...(h.required && { required: true }), schema: { type: 'string' } }]));
 }
 
 function answerObject(answer: Answer, use: (schema: z.ZodType, what: string) => Json): Json {
@@ -178,8 +176,7 @@ function security(op: Operation): Json[] {
  */
 function components(used: Map<string, Io>): Record<string, Json> {
   const uri = (id: string) => `#/components/schemas/${id}`;
-  const generate = (io: Io) =>
-    z.toJSONSchema(z.globalRegistry, { target: 'draft-2020-12', io, unrepresentable: 'any', uri }).schemas as Record<string, Json>;
+  const generate = (io: Io) => z.toJSONSchema(z.globalRegistry, { target: 'draft-2020-12', io, unrepresentable: 'any', uri }).schemas as Record<string, Json>;
   const all = { input: generate('input'), output: generate('output') };
   const chosen = new Map<string, Io>();
   const out: Record<string, Json> = {};
@@ -200,7 +197,11 @@ function components(used: Map<string, Io>): Record<string, Json> {
     });
   };
   for (const [id, io] of used) visit(id, io);
-  return Object.fromEntries(Object.keys(out).sort().map((id) => [id, out[id]!]));
+  return Object.fromEntries(
+    Object.keys(out)
+      .sort()
+      .map((id) => [id, out[id]!]),
+  );
 }
 
 /** Builds the document; `openApiDocument()` keeps the one built. */

@@ -6,14 +6,17 @@ import { createNodeSchema } from './schemas.js';
 
 /** A duration such as `15s`, `2m`, `1h`, within bounds. */
 const duration = (min: number, max: number) =>
-  z.string().transform((text, ctx) => {
-    const value = /^0+(ms|s|m|h)?$/.test(text.trim()) ? 0 : parseDuration(text);
-    if (value === undefined || value < min || value > max) {
-      ctx.addIssue({ code: 'custom', message: `must be a duration from ${formatMs(min)} to ${formatMs(max)}, such as 15s, 2m or 1h` });
-      return z.NEVER;
-    }
-    return value;
-  }).meta({ description: `a duration from ${formatMs(min)} to ${formatMs(max)}: 15s, 2m, 1h` });
+  z
+    .string()
+    .transform((text, ctx) => {
+      const value = /^0+(ms|s|m|h)?$/.test(text.trim()) ? 0 : parseDuration(text);
+      if (value === undefined || value < min || value > max) {
+        ctx.addIssue({ code: 'custom', message: `must be a duration from ${formatMs(min)} to ${formatMs(max)}, such as 15s, 2m or 1h` });
+        return z.NEVER;
+      }
+      return value;
+    })
+    .meta({ description: `a duration from ${formatMs(min)} to ${formatMs(max)}: 15s, 2m, 1h` });
 
 const SECOND = 1_000;
 const DAY = 86_400_000;
@@ -23,12 +26,19 @@ export const POOL_NAME = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
 export const poolNameSchema = z.string().regex(POOL_NAME, 'must be a DNS label: lowercase letters, digits and dashes, at most 40');
 
 /** A pool's node template: what POST /cluster/nodes takes (but the hostname), plus the node-side extras. */
-export const templateSchema = createNodeSchema.omit({ hostname: true }).extend({
-  /** An extra cloud-init part, run after the node registered (`#cloud-config` or `#!`). */
-  user_data: z.string().min(1).max(64 * 1024).optional(),
-  /** A shell command whose output is the node's workload count (default: none, i.e. 0). */
-  workload_command: z.string().min(1).max(4096).optional(),
-}).meta({ id: 'PoolTemplate', description: 'What POST /cluster/nodes takes (but the hostname: nodes are named `<pool>-<id>`), plus `user_data` and `workload_command`.' });
+export const templateSchema = createNodeSchema
+  .omit({ hostname: true })
+  .extend({
+    /** An extra cloud-init part, run after the node registered (`#cloud-config` or `#!`). */
+    user_data: z
+      .string()
+      .min(1)
+      .max(64 * 1024)
+      .optional(),
+    /** A shell command whose output is the node's workload count (default: none, i.e. 0). */
+    workload_command: z.string().min(1).max(4096).optional(),
+  })
+  .meta({ id: 'PoolTemplate', description: 'What POST /cluster/nodes takes (but the hostname: nodes are named `<pool>-<id>`), plus `user_data` and `workload_command`.' });
 export type TemplateBody = z.output<typeof templateSchema>;
 
 const autoscalingSchema = z.strictObject({
@@ -42,9 +52,7 @@ const autoscalingSchema = z.strictObject({
 
 const healthSchema = z.strictObject({
   unhealthy_after: duration(2 * SECOND, DAY).optional(),
-  max_unhealthy: z
-    .union([z.string().regex(/^(100|[1-9]?[0-9])%$/, 'must be a percentage such as "40%" or a number of nodes'), z.number().int().min(0).max(1000)])
-    .optional(),
+  max_unhealthy: z.union([z.string().regex(/^(100|[1-9]?[0-9])%$/, 'must be a percentage such as "40%" or a number of nodes'), z.number().int().min(0).max(1000)]).optional(),
 });
 
 const specFields = {
@@ -75,16 +83,18 @@ export const createPoolSchema = z.strictObject({ name: poolNameSchema, template:
 export type CreatePoolBody = z.output<typeof createPoolSchema>;
 
 /** Every field may change; the template is merged over the current one. */
-export const patchPoolSchema = z.strictObject({
-  template: templateSchema.partial().optional(),
-  min: specFields.min.optional(),
-  max: specFields.max.optional(),
-  desired: specFields.desired,
-  autoscaling: autoscalingSchema.nullable().optional(),
-  health: healthSchema.optional(),
-  evaluation_interval: specFields.evaluation_interval,
-  drain_timeout: specFields.drain_timeout,
-}).meta({ id: 'PoolChange', examples: [{ desired: 3 }] });
+export const patchPoolSchema = z
+  .strictObject({
+    template: templateSchema.partial().optional(),
+    min: specFields.min.optional(),
+    max: specFields.max.optional(),
+    desired: specFields.desired,
+    autoscaling: autoscalingSchema.nullable().optional(),
+    health: healthSchema.optional(),
+    evaluation_interval: specFields.evaluation_interval,
+    drain_timeout: specFields.drain_timeout,
+  })
+  .meta({ id: 'PoolChange', examples: [{ desired: 3 }] });
 export type PatchPoolBody = z.output<typeof patchPoolSchema>;
 
 type SpecBody = Pick<CreatePoolBody, 'min' | 'max' | 'autoscaling' | 'health' | 'evaluation_interval' | 'drain_timeout'>;

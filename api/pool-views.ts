@@ -43,8 +43,7 @@ export function mergeSpec(current: PoolSpec, patch: PatchPoolBody): PoolSpec {
             },
     health: {
       unhealthyAfterMs: patch.health?.unhealthy_after ?? current.health.unhealthyAfterMs,
-      maxUnhealthy:
-        max === undefined ? current.health.maxUnhealthy : typeof max === 'number' ? { count: max } : { percent: Number(max.slice(0, -1)) },
+      maxUnhealthy: max === undefined ? current.health.maxUnhealthy : typeof max === 'number' ? { count: max } : { percent: Number(max.slice(0, -1)) },
     },
     evaluationIntervalMs: patch.evaluation_interval ?? current.evaluationIntervalMs,
     drainTimeoutMs: patch.drain_timeout ?? current.drainTimeoutMs,

@@ -3,9 +3,7 @@ import { LABEL_JOB, LABEL_MANAGED, LABEL_POOL, LABEL_TENANT } from '../providers
 import { PHASES } from '../workflows/phases.js';
 
 /** An RFC 1123 host label: what every provider accepts as a server name. */
-export const hostnameSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/, 'must be a host name of letters, digits and dashes (at most 63)');
+export const hostnameSchema = z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/, 'must be a host name of letters, digits and dashes (at most 63)');
 
 const RESERVED_LABELS = new Set([LABEL_JOB, LABEL_TENANT, LABEL_MANAGED, LABEL_POOL]);
 
@@ -19,28 +17,39 @@ const labelsSchema = z
   )
   .refine((labels) => Object.keys(labels).length <= 32, 'at most 32 labels');
 
-export const createNodeSchema = z.strictObject({
-  provider: z.string().min(1),
-  region: z.string().min(1).max(64),
-  plan: z.string().min(1).max(64),
-  hostname: hostnameSchema.optional(),
-  ssh_key: z
-    .string()
-    .max(16_384)
-    .regex(/^(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\n]*)?$/, 'must be an OpenSSH public key')
-    .optional(),
-  image: z.string().regex(/^[A-Za-z0-9._:/-]{1,128}$/, 'must be an image name or id').optional(),
-  labels: labelsSchema.optional(),
-  /** Private network: a Hetzner network id or a DigitalOcean VPC uuid. */
-  network: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a network id').optional(),
-  firewall: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a firewall id').optional(),
-  public_ipv4: z.boolean().optional(),
-  ipv6: z.boolean().optional(),
-}).meta({
-  id: 'NodeRequest',
-  description: 'A node: the provider, region and plan, and options.',
-  examples: [{ provider: 'local', region: 'local', plan: 'local-1', hostname: 'worker-1', labels: { team: 'web' } }],
-});
+export const createNodeSchema = z
+  .strictObject({
+    provider: z.string().min(1),
+    region: z.string().min(1).max(64),
+    plan: z.string().min(1).max(64),
+    hostname: hostnameSchema.optional(),
+    ssh_key: z
+      .string()
+      .max(16_384)
+      .regex(/^(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\n]*)?$/, 'must be an OpenSSH public key')
+      .optional(),
+    image: z
+      .string()
+      .regex(/^[A-Za-z0-9._:/-]{1,128}$/, 'must be an image name or id')
+      .optional(),
+    labels: labelsSchema.optional(),
+    /** Private network: a Hetzner network id or a DigitalOcean VPC uuid. */
+    network: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a network id')
+      .optional(),
+    firewall: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a firewall id')
+      .optional(),
+    public_ipv4: z.boolean().optional(),
+    ipv6: z.boolean().optional(),
+  })
+  .meta({
+    id: 'NodeRequest',
+    description: 'A node: the provider, region and plan, and options.',
+    examples: [{ provider: 'local', region: 'local', plan: 'local-1', hostname: 'worker-1', labels: { team: 'web' } }],
+  });
 export type CreateNodeBody = z.output<typeof createNodeSchema>;
 
 export const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters');
@@ -61,7 +70,7 @@ export const registerSchema = z
   .refine((body) => Object.keys(body).length <= 32, 'at most 32 facts')
   .meta({
     id: 'Registration',
-    description: 'The VM\'s registration token and its facts (at most 32; strings up to 256 characters, numbers, booleans).',
+    description: "The VM's registration token and its facts (at most 32; strings up to 256 characters, numbers, booleans).",
     examples: [{ token: 'brt_0123456789abcdef_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG', hostname: 'worker-1', arch: 'x86_64' }],
   });
 

@@ -44,9 +44,7 @@ function parseFacts(facts: string): Record<string, string | number | boolean> {
   try {
     const value: unknown = JSON.parse(facts);
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
-    return Object.fromEntries(
-      Object.entries(value).filter((entry): entry is [string, string | number | boolean] => ['string', 'number', 'boolean'].includes(typeof entry[1])),
-    );
+    return Object.fromEntries(Object.entries(value).filter((entry): entry is [string, string | number | boolean] => ['string', 'number', 'boolean'].includes(typeof entry[1])));
   } catch {
     return {};
   }

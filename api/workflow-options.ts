@@ -6,14 +6,7 @@ import { SA_PHASE, SA_PROVIDER, SA_TENANT } from '../workflows/search-attributes
  * Start options shared by Berth's workflows: one workflow per id, ever (a retried start joins the
  * running one; a finished one is never started again), and what the Web UI filters and shows.
  */
-export function berthWorkflowOptions(options: {
-  taskQueue: string;
-  workflowId: string;
-  tenantId: string;
-  provider: string;
-  phase: Phase;
-  summary: string;
-}): WorkflowOptions {
+export function berthWorkflowOptions(options: { taskQueue: string; workflowId: string; tenantId: string; provider: string; phase: Phase; summary: string }): WorkflowOptions {
   return {
     taskQueue: options.taskQueue,
     workflowId: options.workflowId,

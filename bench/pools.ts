@@ -196,7 +196,10 @@ function admissionCycle(runs: HistoryEvent[][]) {
       } else if (e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) {
         const scheduled = admit.get(String(e.activityTaskCompletedEventAttributes?.scheduledEventId));
         if (scheduled !== undefined) durations.push(at - scheduled);
-      } else if (e.eventType === E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED && e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name === 'provisionNode') {
+      } else if (
+        e.eventType === E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED &&
+        e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name === 'provisionNode'
+      ) {
         firstInitiated ??= at;
         children += 1;
       } else if (e.eventType === E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED && firstInitiated !== undefined && children > 0) {
@@ -319,7 +322,11 @@ export async function heartbeats(ctx: PoolBenchContext, sizes: HeartbeatSizes) {
     );
   });
 
-  const samples = await db.selectFrom('node_samples').select((eb) => eb.fn.countAll<number>().as('n')).where('node_id', 'like', 'node-bench-agent-%').executeTakeFirstOrThrow();
+  const samples = await db
+    .selectFrom('node_samples')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('node_id', 'like', 'node-bench-agent-%')
+    .executeTakeFirstOrThrow();
   return {
     nodes: sizes.nodes,
     pooled_nodes: Math.ceil(sizes.nodes / 2),

@@ -25,7 +25,8 @@ export interface SseEvent {
 
 export function checkToken(token: string): void {
   // Never quote it: a token in the wrong variable is still a secret.
-  if (!TOKEN_PATTERN.test(token)) throw new CliError('the token has characters a Berth token cannot have (letters, digits and ._~+/=- only); check BERTH_TOKEN or run `berth login` again');
+  if (!TOKEN_PATTERN.test(token))
+    throw new CliError('the token has characters a Berth token cannot have (letters, digits and ._~+/=- only); check BERTH_TOKEN or run `berth login` again');
 }
 
 export class Client {
@@ -153,7 +154,9 @@ export class Client {
     const cause = e?.cause;
     const code: string | undefined = cause?.code ?? cause?.errors?.[0]?.code;
     if (code === 'ECONNREFUSED') {
-      return new NetworkError(`cannot connect to ${this.url}: connection refused; is Berth running there? (\`npm start\` starts it; BERTH_URL or \`berth login --url\` points elsewhere)`);
+      return new NetworkError(
+        `cannot connect to ${this.url}: connection refused; is Berth running there? (\`npm start\` starts it; BERTH_URL or \`berth login --url\` points elsewhere)`,
+      );
     }
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new NetworkError(`cannot connect to ${this.url}: its host name does not resolve`);
     return new NetworkError(`cannot reach ${this.url}: ${cause?.message ?? e?.message ?? String(err)}`);

@@ -30,7 +30,7 @@ export function usage(noun?: string, brief = false): string {
     ...lines,
     '',
     'Options:',
-    '  -o, --output json|table   on listing and show commands: an aligned table (default), or the API\'s JSON as is',
+    "  -o, --output json|table   on listing and show commands: an aligned table (default), or the API's JSON as is",
     '  -h, --help                this list; `berth <group> --help` shows one group (node, job, provider, pool, ...)',
     '',
     'Environment:',

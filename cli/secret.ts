@@ -13,7 +13,12 @@ async function readPiped(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   // The first line: `echo $TOKEN | berth login` and a file with a trailing newline both work.
-  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/).find((line) => line.trim() !== '') ?? '';
+  return (
+    Buffer.concat(chunks)
+      .toString('utf8')
+      .split(/\r?\n/)
+      .find((line) => line.trim() !== '') ?? ''
+  );
 }
 
 function readTyped(prompt: string): Promise<string> {

@@ -82,8 +82,7 @@ const duration = (name: string, fallback: number, min: number, max = Infinity) =
       return parsed;
     });
 
-const httpUrl = (name: string) =>
-  optionalString.refine((v) => v === undefined || isHttpUrl(v), { message: `${name} must be an http(s) URL` });
+const httpUrl = (name: string) => optionalString.refine((v) => v === undefined || isHttpUrl(v), { message: `${name} must be an http(s) URL` });
 
 const port = (name: string, fallback: number) =>
   z

@@ -25,8 +25,7 @@ export interface ConsoleConfig {
 }
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
-const NOT_BUILT =
-  'The Berth console is not built. `npm start` builds it; by hand: `node console/build.mjs`. The API under /cp/api/v1 works without it.';
+const NOT_BUILT = 'The Berth console is not built. `npm start` builds it; by hand: `node console/build.mjs`. The API under /cp/api/v1 works without it.';
 
 function isApiPath(p: string): boolean {
   return p === '/cp/api' || p.startsWith('/cp/api/') || p === '/healthz';

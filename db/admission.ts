@@ -30,9 +30,7 @@ export async function admitJob(trx: Trx, tenantId: string, priceCents: number): 
       eb.or(
         Object.entries(TIERS)
           .filter(([, tier]) => tier.canProvision)
-          .map(([name, tier]) =>
-            tier.nodeCap === null ? eb('tier', '=', name) : eb.and([eb('tier', '=', name), eb('reserved_nodes', '<', tier.nodeCap)]),
-          ),
+          .map(([name, tier]) => (tier.nodeCap === null ? eb('tier', '=', name) : eb.and([eb('tier', '=', name), eb('reserved_nodes', '<', tier.nodeCap)]))),
       ),
     )
     .where((eb) => eb.or([eb('monthly_budget_cents', 'is', null), eb(sql`committed_cents + ${priceCents}`, '<=', eb.ref('monthly_budget_cents'))]))

@@ -42,11 +42,7 @@ export async function credentialOwners(db: Db): Promise<SecretOwner[]> {
 }
 
 export async function forgetCredential(db: Db, owner: SecretOwner): Promise<boolean> {
-  const result = await db
-    .deleteFrom('provider_credentials')
-    .where('tenant_id', '=', owner.tenantId)
-    .where('provider', '=', owner.provider)
-    .executeTakeFirst();
+  const result = await db.deleteFrom('provider_credentials').where('tenant_id', '=', owner.tenantId).where('provider', '=', owner.provider).executeTakeFirst();
   return Number(result.numDeletedRows) > 0;
 }
 

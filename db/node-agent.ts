@@ -30,11 +30,7 @@ export type CredentialedNode = Pick<NodeRow, 'node_id' | 'tenant_id' | 'pool'>;
  * them apart.
  */
 export async function checkNodeCredential(db: Db, nodeId: string, credential: string): Promise<CredentialedNode | undefined> {
-  const row = await db
-    .selectFrom('nodes')
-    .select(['node_id', 'tenant_id', 'pool', 'status', 'agent_token_hash'])
-    .where('node_id', '=', nodeId)
-    .executeTakeFirst();
+  const row = await db.selectFrom('nodes').select(['node_id', 'tenant_id', 'pool', 'status', 'agent_token_hash']).where('node_id', '=', nodeId).executeTakeFirst();
   // Compare against a dummy digest when there is no credential, so every path does the same work.
   const stored = row?.agent_token_hash ?? sha256Hex('no-such-credential');
   if (!digestsEqual(sha256Hex(credential), stored) || !row?.agent_token_hash || row.status !== 'ready') return undefined;

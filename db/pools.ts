@@ -68,13 +68,7 @@ export async function listPools(db: Db, tenantId: string): Promise<Pool[]> {
 }
 
 export async function getTemplate(db: Db, tenantId: string, pool: string, version: number): Promise<TemplateVersion | undefined> {
-  const row = await db
-    .selectFrom('pool_templates')
-    .selectAll()
-    .where('tenant_id', '=', tenantId)
-    .where('pool', '=', pool)
-    .where('version', '=', version)
-    .executeTakeFirst();
+  const row = await db.selectFrom('pool_templates').selectAll().where('tenant_id', '=', tenantId).where('pool', '=', pool).where('version', '=', version).executeTakeFirst();
   if (!row) return undefined;
   return { version: row.version, template: JSON.parse(row.template) as PoolTemplate, plan: JSON.parse(row.plan) as Plan, userData: row.user_data };
 }
@@ -249,5 +243,8 @@ export async function deletePoolRows(db: Db, tenantId: string, name: string): Pr
 
 /** Drops CPU samples older than any window can use. */
 export async function pruneSamples(db: Db, now: number): Promise<void> {
-  await db.deleteFrom('node_samples').where('at', '<', new Date(now - MAX_WINDOW_MS).toISOString()).execute();
+  await db
+    .deleteFrom('node_samples')
+    .where('at', '<', new Date(now - MAX_WINDOW_MS).toISOString())
+    .execute();
 }

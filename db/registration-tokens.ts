@@ -5,10 +5,7 @@ import type { Db } from './connect.js';
  * Stores the hash of a job's registration token. Idempotent: a retried issue keeps the first
  * expiry, so retrying VM creation never extends the token's life.
  */
-export async function storeRegistrationToken(
-  db: Db,
-  args: { jobId: string; tenantId: string; token: string; ttlMs: number; now?: Date },
-): Promise<void> {
+export async function storeRegistrationToken(db: Db, args: { jobId: string; tenantId: string; token: string; ttlMs: number; now?: Date }): Promise<void> {
   const now = args.now ?? new Date();
   await db
     .insertInto('registration_tokens')
@@ -47,9 +44,7 @@ export interface VerifiedToken {
  */
 export async function verifyRegistrationToken(db: Db, token: string): Promise<VerifiedToken | undefined> {
   const jobId = registrationTokenJobId(token);
-  const row = jobId
-    ? await db.selectFrom('registration_tokens').select(['tenant_id', 'token_hash']).where('job_id', '=', jobId).executeTakeFirst()
-    : undefined;
+  const row = jobId ? await db.selectFrom('registration_tokens').select(['tenant_id', 'token_hash']).where('job_id', '=', jobId).executeTakeFirst() : undefined;
   // Compare against a dummy digest when there is no row, so both paths do the same work.
   const stored = row?.token_hash ?? sha256Hex('no-such-token');
   if (!digestsEqual(sha256Hex(token), stored) || !row || !jobId) return undefined;
@@ -88,11 +83,7 @@ export async function consumeRegistrationToken(db: Db, token: string, now = new 
  * the token is not held by a claim. Only asked after the token's digest matched.
  */
 export async function claimHeldForS(db: Db, jobId: string, now = new Date(), leaseMs = DEFAULT_CLAIM_LEASE_MS): Promise<number | undefined> {
-  const row = await db
-    .selectFrom('registration_tokens')
-    .select(['claimed_at', 'used_at', 'revoked_at', 'expires_at'])
-    .where('job_id', '=', jobId)
-    .executeTakeFirst();
+  const row = await db.selectFrom('registration_tokens').select(['claimed_at', 'used_at', 'revoked_at', 'expires_at']).where('job_id', '=', jobId).executeTakeFirst();
   if (!row?.claimed_at || row.used_at || row.revoked_at || row.expires_at <= now.toISOString()) return undefined;
   const left = Date.parse(row.claimed_at) + leaseMs - now.getTime();
   return left > 0 ? Math.ceil(left / 1000) : undefined;
@@ -122,10 +113,5 @@ export async function releaseRegistrationToken(db: Db, claim: ConsumedToken): Pr
 }
 
 export async function revokeRegistrationToken(db: Db, jobId: string, now = new Date()): Promise<void> {
-  await db
-    .updateTable('registration_tokens')
-    .set({ revoked_at: now.toISOString() })
-    .where('job_id', '=', jobId)
-    .where('revoked_at', 'is', null)
-    .execute();
+  await db.updateTable('registration_tokens').set({ revoked_at: now.toISOString() }).where('job_id', '=', jobId).where('revoked_at', 'is', null).execute();
 }

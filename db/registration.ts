@@ -64,10 +64,7 @@ export async function registerNode(db: Db, request: RegisterRequest): Promise<Re
           eb.or([
             eb('phase', 'in', WAITING),
             // A repeat after the job recorded the node: only while that node is still ready.
-            eb.and([
-              eb('phase', '=', 'ready'),
-              eb.exists(eb.selectFrom('nodes').select('node_id').where('node_id', '=', nodeId).where('status', '=', 'ready')),
-            ]),
+            eb.and([eb('phase', '=', 'ready'), eb.exists(eb.selectFrom('nodes').select('node_id').where('node_id', '=', nodeId).where('status', '=', 'ready'))]),
           ]),
         )
         .returning(['phase', 'provider', 'vm_id', 'pool', 'hostname', 'node_id'])

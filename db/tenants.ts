@@ -55,13 +55,7 @@ export async function createApiKey(db: Db, tenantId: string, label: string): Pro
 }
 
 export async function listApiKeys(db: Db, tenantId: string) {
-  return db
-    .selectFrom('api_keys')
-    .select(['key_id', 'label', 'created_at', 'revoked_at'])
-    .where('tenant_id', '=', tenantId)
-    .orderBy('created_at')
-    .orderBy('key_id')
-    .execute();
+  return db.selectFrom('api_keys').select(['key_id', 'label', 'created_at', 'revoked_at']).where('tenant_id', '=', tenantId).orderBy('created_at').orderBy('key_id').execute();
 }
 
 /** Revokes a key (of that tenant, when given); false when there is no such live key. */
@@ -74,12 +68,7 @@ export async function revokeApiKey(db: Db, keyId: string, tenantId?: string): Pr
 
 /** The tenant a bearer token belongs to, or undefined for an unknown or revoked key. */
 export async function tenantForApiKey(db: Db, token: string): Promise<string | undefined> {
-  const row = await db
-    .selectFrom('api_keys')
-    .select('tenant_id')
-    .where('key_hash', '=', sha256Hex(token))
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
+  const row = await db.selectFrom('api_keys').select('tenant_id').where('key_hash', '=', sha256Hex(token)).where('revoked_at', 'is', null).executeTakeFirst();
   return row?.tenant_id;
 }
 

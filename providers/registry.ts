@@ -75,11 +75,7 @@ export class ProviderRegistry {
     if (fixed) return this.catalogue.wrap(fixed, name);
     const token = await loadCredential(this.options.db, this.options.keyring, { tenantId, provider: name });
     if (!token) {
-      throw new ProviderError(
-        `no ${name} token is stored for tenant ${tenantId}; store one with POST /cp/api/v1/cluster/providers/${name}/verify`,
-        'no_credentials',
-        false,
-      );
+      throw new ProviderError(`no ${name} token is stored for tenant ${tenantId}; store one with POST /cp/api/v1/cluster/providers/${name}/verify`, 'no_credentials', false);
     }
     return this.catalogue.wrap(this.build(name as CloudName, token), token);
   }

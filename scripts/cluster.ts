@@ -16,7 +16,11 @@ let stopping = false;
 async function main(): Promise<void> {
   const config = loadConfig();
   const root = path.resolve(import.meta.dirname, '..');
-  const cli = process.env.BERTH_TEMPORAL_CLI || execFileSync('bash', [path.join(root, 'scripts/ensure-temporal-cli.sh')], { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
+  const cli =
+    process.env.BERTH_TEMPORAL_CLI ||
+    execFileSync('bash', [path.join(root, 'scripts/ensure-temporal-cli.sh')], { stdio: ['ignore', 'pipe', 'inherit'] })
+      .toString()
+      .trim();
   const dir = path.join(config.dataDir, 'cluster');
   const stop = async (code: number) => {
     if (stopping) return;
@@ -52,11 +56,7 @@ async function main(): Promise<void> {
   for (const vm of await local.all()) local.powerOn(vm.id);
 
   const { admin } = cluster;
-  const token = admin.generated
-    ? `${admin.generated}   (shown once; kept in ${admin.file})`
-    : admin.file
-      ? `in ${admin.file}`
-      : 'BERTH_ADMIN_TOKEN';
+  const token = admin.generated ? `${admin.generated}   (shown once; kept in ${admin.file})` : admin.file ? `in ${admin.file}` : 'BERTH_ADMIN_TOKEN';
   console.log(
     [
       '',

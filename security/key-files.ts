@@ -61,8 +61,17 @@ export function loadKeyring(source: KeyringSource): Keyring {
   const files = masterKeyFiles(source.dataDir);
   const read = (): Keyring => {
     const current = parseMasterKey(loadOrCreateSecretFile(files.current, newMasterKeyText).value, files.current);
-    const previous = fs.existsSync(files.previous) ? fs.readFileSync(files.previous, 'utf8').split('\n').filter((l) => l.trim() !== '') : [];
-    return new Keyring(current, previous.map((k) => parseMasterKey(k, files.previous)), read);
+    const previous = fs.existsSync(files.previous)
+      ? fs
+          .readFileSync(files.previous, 'utf8')
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+      : [];
+    return new Keyring(
+      current,
+      previous.map((k) => parseMasterKey(k, files.previous)),
+      read,
+    );
   };
   return read();
 }

@@ -73,7 +73,12 @@ export async function startBerthProcesses(options: BerthProcessesOptions): Promi
   return { apis, workers };
 }
 
-async function startAll(options: BerthProcessesOptions, start: (name: string, entry: string, extra: NodeJS.ProcessEnv) => Managed, apis: BerthApi[], workers: Managed[]): Promise<void> {
+async function startAll(
+  options: BerthProcessesOptions,
+  start: (name: string, entry: string, extra: NodeJS.ProcessEnv) => Managed,
+  apis: BerthApi[],
+  workers: Managed[],
+): Promise<void> {
   options.apiPorts.forEach((port, i) => {
     const url = `http://127.0.0.1:${port}`;
     const api = start(`api ${i + 1}`, 'api/main.ts', { BERTH_PORT: String(port), BERTH_HOST: '127.0.0.1', BERTH_PUBLIC_URL: url });

@@ -15,16 +15,7 @@ import { freePort, portInUse } from './dev-server.js';
 import { startPostgres, type Postgres } from './postgres.js';
 import { waitForPort, type Managed } from './processes.js';
 import { ensureSearchAttributes } from './search-attributes.js';
-import {
-  ensureTemporalServer,
-  freeServerPorts,
-  setupTemporalSchemas,
-  startTemporalServer,
-  startUiServer,
-  TEMPLATE_PORTS,
-  writeServerConfig,
-  type ServerPorts,
-} from './server.js';
+import { ensureTemporalServer, freeServerPorts, setupTemporalSchemas, startTemporalServer, startUiServer, TEMPLATE_PORTS, writeServerConfig, type ServerPorts } from './server.js';
 
 export interface ClusterOptions {
   /** The cluster's own state: postgres/, temporal/ (config), ui/, logs/. Kept between runs. */

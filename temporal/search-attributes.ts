@@ -10,8 +10,6 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
   const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
   const missing = BERTH_SEARCH_ATTRIBUTES.filter((key) => !(key.name in customAttributes));
   if (missing.length === 0) return;
-  const searchAttributes = Object.fromEntries(
-    missing.map((key) => [key.name, proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
-  );
+  const searchAttributes = Object.fromEntries(missing.map((key) => [key.name, proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]));
   await connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
 }

@@ -138,9 +138,7 @@ export function writeServerConfig(options: ServerConfigOptions): void {
   // As the dev server of `npm start` runs (temporal/dev-server.ts): an activity scheduled by a
   // workflow task goes straight back to the worker that completed the task.
   dynamic['system.enableActivityEagerExecution'] = [{ value: true }];
-  dynamic['component.nexusoperations.callback.endpoint.template'] = [
-    { value: `http://127.0.0.1:${ports.frontendHttp}/namespaces/{{.NamespaceName}}/nexus/callback` },
-  ];
+  dynamic['component.nexusoperations.callback.endpoint.template'] = [{ value: `http://127.0.0.1:${ports.frontendHttp}/namespaces/{{.NamespaceName}}/nexus/callback` }];
   const dynamicFile = path.join(root, 'config', 'dynamicconfig.yaml');
   config.dynamicConfigClient.filepath = dynamicFile;
 

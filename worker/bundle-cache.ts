@@ -30,7 +30,10 @@ function bundleKey(): string {
   hash.update(`sdk ${sdk.version}\0`);
   const root = path.dirname(path.dirname(WORKFLOWS_PATH));
   for (const file of bundledSources()) {
-    hash.update(`${path.relative(root, file)}\0`).update(fs.readFileSync(file)).update('\0');
+    hash
+      .update(`${path.relative(root, file)}\0`)
+      .update(fs.readFileSync(file))
+      .update('\0');
   }
   return hash.digest('hex').slice(0, 16);
 }

@@ -1,16 +1,5 @@
 /** The phases a user sees, in the order a successful job passes them. */
-export const PHASES = [
-  'queued',
-  'verifying',
-  'provisioning',
-  'bootstrapping',
-  'registering',
-  'ready',
-  'decommissioning',
-  'failed',
-  'cancelled',
-  'decommissioned',
-] as const;
+export const PHASES = ['queued', 'verifying', 'provisioning', 'bootstrapping', 'registering', 'ready', 'decommissioning', 'failed', 'cancelled', 'decommissioned'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** Phases after which a provision job changes no more on its own. */

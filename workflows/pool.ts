@@ -19,15 +19,7 @@ import { decide, type Decision, type Removal } from '../placement/pool-decision.
 import type { Condition, Member } from '../placement/pool-spec.js';
 import { retry } from './activity-options.js';
 import { decommissionNode } from './decommission.js';
-import {
-  decommissionWorkflowId,
-  poolPokeSignal,
-  poolStateQuery,
-  provisionWorkflowId,
-  type PoolMemory,
-  type PoolWorkflowInput,
-  type ProvisionInput,
-} from './messages.js';
+import { decommissionWorkflowId, poolPokeSignal, poolStateQuery, provisionWorkflowId, type PoolMemory, type PoolWorkflowInput, type ProvisionInput } from './messages.js';
 import { provisionNode } from './provision.js';
 import { SA_PHASE, SA_POOL, SA_PROVIDER, SA_TENANT } from './search-attributes.js';
 

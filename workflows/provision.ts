@@ -29,7 +29,6 @@ import {
 import type { Phase } from './phases.js';
 import { SA_PHASE } from './search-attributes.js';
 
-
 const { verifyProvider, revokeRegistrationToken, deleteJobVms, bindNode, setNodeStatus, unbindJobNode } = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
   heartbeatTimeout: '10s',
@@ -126,10 +125,7 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
     if (!(apiBinds && binding)) {
       await setPhase('bootstrapping', { vmId });
       if (!(await condition(() => facts !== undefined, input.registrationTtlMs))) {
-        throw ApplicationFailure.nonRetryable(
-          `the VM did not call back within ${formatDuration(input.registrationTtlMs)}`,
-          'RegistrationTimeout',
-        );
+        throw ApplicationFailure.nonRetryable(`the VM did not call back within ${formatDuration(input.registrationTtlMs)}`, 'RegistrationTimeout');
       }
     }
 

@@ -30,7 +30,7 @@ export const heartbeatOperations = {
     tag: 'Node agent',
     summary: "The node agent's report: load and workloads; answers whether to drain",
     description:
-      'Authenticated with the node credential from the registration answer, before the body is read. A wrong credential, another node\'s id, an unknown or decommissioned node: one uniform 401; an address with 20 failures in 5 minutes gets 429. Bodies over 4 KiB get 413. Nothing is recorded for any refusal.',
+      "Authenticated with the node credential from the registration answer, before the body is read. A wrong credential, another node's id, an unknown or decommissioned node: one uniform 401; an address with 20 failures in 5 minutes gets 429. Bodies over 4 KiB get 413. Nothing is recorded for any refusal.",
     auth: 'node',
     params: z.object({ id: idSchema }),
     body: heartbeatSchema,
@@ -55,8 +55,7 @@ export function heartbeatRoutes(deps: AppDeps) {
   const limit = deps.heartbeatFailureLimit ?? { max: 20, windowMs: 5 * 60_000 };
   const failures = new FailureLimiter(limit.max, limit.windowMs);
   // One answer for every bad credential, so a caller learns nothing about node ids or states.
-  const invalidCredentials = () =>
-    apiError(401, 'invalid_credentials', 'the node credential is not valid', { headers: { 'WWW-Authenticate': 'Bearer' } });
+  const invalidCredentials = () => apiError(401, 'invalid_credentials', 'the node credential is not valid', { headers: { 'WWW-Authenticate': 'Bearer' } });
 
   // Runs before the body is read: an unauthenticated caller costs one hash and one indexed read,
   // and anything it sends (oversized bodies too) is answered 401 and counted as a failure.

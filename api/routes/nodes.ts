@@ -23,9 +23,7 @@ const dryRunQuery = z.object({
 });
 const listNodesQuery = z.strictObject({ status: z.enum(['ready', 'decommissioning', 'decommissioned']).optional() });
 const idempotencyHeaders = z.object({
-  'Idempotency-Key': idempotencyKeySchema
-    .optional()
-    .meta({ description: 'a retry with the same key returns the same job; the same key with a different body is a 422' }),
+  'Idempotency-Key': idempotencyKeySchema.optional().meta({ description: 'a retry with the same key returns the same job; the same key with a different body is a 422' }),
 });
 
 export const nodeOperations = {
@@ -69,7 +67,7 @@ export const nodeOperations = {
     operationId: 'listNodes',
     tag: 'Nodes',
     summary: 'List nodes',
-    description: "Newest first; each with the region, plan and monthly price of the job that made it (null for a node registered by hand).",
+    description: 'Newest first; each with the region, plan and monthly price of the job that made it (null for a node registered by hand).',
     auth: 'admin',
     query: listNodesQuery,
     answers: { 200: { description: 'The nodes', json: nodeListSchema } },

@@ -209,13 +209,31 @@ export function poolRoutes(deps: AppDeps) {
       const created = await db.transaction().execute(async (trx) => {
         const result = await trx
           .insertInto('pools')
-          .values({ tenant_id: tenantId, name: body.name, spec: JSON.stringify(spec), desired, template_version: 1, generation: 1, status: '{"conditions":[]}', created_at: now, updated_at: now })
+          .values({
+            tenant_id: tenantId,
+            name: body.name,
+            spec: JSON.stringify(spec),
+            desired,
+            template_version: 1,
+            generation: 1,
+            status: '{"conditions":[]}',
+            created_at: now,
+            updated_at: now,
+          })
           .onConflict((oc) => oc.columns(['tenant_id', 'name']).doNothing())
           .executeTakeFirst();
         if (Number(result.numInsertedOrUpdatedRows ?? 0) !== 1) return false;
         await trx
           .insertInto('pool_templates')
-          .values({ tenant_id: tenantId, pool: body.name, version: 1, template: JSON.stringify(storedTemplate(body.template)), plan: JSON.stringify(plan), user_data: body.template.user_data ?? null, created_at: now })
+          .values({
+            tenant_id: tenantId,
+            pool: body.name,
+            version: 1,
+            template: JSON.stringify(storedTemplate(body.template)),
+            plan: JSON.stringify(plan),
+            user_data: body.template.user_data ?? null,
+            created_at: now,
+          })
           .execute();
         return true;
       });
@@ -239,7 +257,8 @@ export function poolRoutes(deps: AppDeps) {
             await trx.deleteFrom('pool_templates').where('tenant_id', '=', tenantId).where('pool', '=', body.name).execute();
             await trx.deleteFrom('pools').where('tenant_id', '=', tenantId).where('name', '=', body.name).execute();
           });
-          if (err instanceof WorkflowExecutionAlreadyStartedError) throw apiError(409, 'pool_exists', `a pool named ${body.name} is still being deleted; retry shortly`, { field: 'name' });
+          if (err instanceof WorkflowExecutionAlreadyStartedError)
+            throw apiError(409, 'pool_exists', `a pool named ${body.name} is still being deleted; retry shortly`, { field: 'name' });
           deps.logger.error({ err, pool: body.name }, 'could not start the pool reconciler');
           throw apiError(503, 'temporal_unavailable', 'the pool could not be created: Temporal is not reachable; retry later', { headers: { 'Retry-After': '5' } });
         }
@@ -283,7 +302,15 @@ export function poolRoutes(deps: AppDeps) {
         if (template) {
           await trx
             .insertInto('pool_templates')
-            .values({ tenant_id: tenantId, pool: pool.name, version, template: JSON.stringify(storedTemplate(template.body)), plan: JSON.stringify(template.plan), user_data: template.body.user_data ?? null, created_at: now })
+            .values({
+              tenant_id: tenantId,
+              pool: pool.name,
+              version,
+              template: JSON.stringify(storedTemplate(template.body)),
+              plan: JSON.stringify(template.plan),
+              user_data: template.body.user_data ?? null,
+              created_at: now,
+            })
             .execute();
         }
         return true;

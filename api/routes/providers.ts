@@ -10,7 +10,12 @@ import { apiError } from '../errors.js';
 import { providerApiError, viaProvider } from '../provider-errors.js';
 import { jsonBody, parseOr400 } from '../validate.js';
 
-const tokenSchema = z.string().trim().min(8, 'is too short to be a provider token').max(512).regex(/^[\x21-\x7e]+$/, 'must be visible ASCII');
+const tokenSchema = z
+  .string()
+  .trim()
+  .min(8, 'is too short to be a provider token')
+  .max(512)
+  .regex(/^[\x21-\x7e]+$/, 'must be visible ASCII');
 const verifySchema = z.strictObject({ token: tokenSchema.meta({ description: "the provider's API token" }) }).meta({ id: 'ProviderToken' });
 const queryToken = tokenSchema.optional().meta({ description: 'a token to use instead of the stored one (prefer the X-Provider-Token header); never logged' });
 const plansQuery = z.object({ region: z.string().min(1).max(64), token: queryToken });
@@ -43,7 +48,7 @@ export const providerOperations = {
     path: '/cluster/providers/{name}/verify',
     operationId: 'verifyProviderToken',
     tag: 'Providers',
-    summary: "Check a cloud token with the provider and store it sealed for the tenant",
+    summary: 'Check a cloud token with the provider and store it sealed for the tenant',
     auth: 'admin',
     params: providerParams,
     body: verifySchema,

@@ -25,7 +25,7 @@ export const registerOperations = {
     tag: 'Node agent',
     summary: "The VM's callback: its one-time registration token and facts",
     description:
-      'Public: the registration token in the body is the credential. It is consumed atomically (single use, not expired, not revoked); the node\'s facts go to the job, which binds the node. The answer carries the node agent\'s credential, shown once. An address with too many failed registrations waits (429).',
+      "Public: the registration token in the body is the credential. It is consumed atomically (single use, not expired, not revoked); the node's facts go to the job, which binds the node. The answer carries the node agent's credential, shown once. An address with too many failed registrations waits (429).",
     auth: 'public',
     body: registerSchema,
     answers: { 200: { description: 'The node is bound', json: registeredSchema } },
@@ -80,9 +80,7 @@ export function registerRoutes(deps: AppDeps) {
     try {
       // Bounded, so the VM hears back before its own timeout even when no worker is running.
       const handle = deps.temporal.workflow.getHandle(provisionWorkflowId(claim.jobId));
-      await deps.temporal.withDeadline(Date.now() + deliveryTimeoutMs, () =>
-        handle.executeUpdate(registerUpdate, { args: [facts, { nodeId }] }),
-      );
+      await deps.temporal.withDeadline(Date.now() + deliveryTimeoutMs, () => handle.executeUpdate(registerUpdate, { args: [facts, { nodeId }] }));
     } catch (err) {
       // The workflow itself said no: the job is ending. Its compensation unbinds the node; so does
       // this, for runs from before the API bound nodes. The token stays claimed until it is revoked.

@@ -13,22 +13,18 @@ export const DATABASE_USAGE: Array<[string, string]> = [
   ['key create <tenant_id> [--label <label>]', 'prints the new key alone on the last line'],
   ['key list <tenant_id>', ''],
   ['key revoke <key_id>', ''],
-  [
-    'vault rotate [--new-key]',
-    're-seals stored provider tokens under the current master key; --new-key first makes a new key file (only when BERTH_MASTER_KEY is not set)',
-  ],
+  ['vault rotate [--new-key]', 're-seals stored provider tokens under the current master key; --new-key first makes a new key file (only when BERTH_MASTER_KEY is not set)'],
 ];
 
 export async function runDatabaseCommand(argv: string[]): Promise<void> {
-  const [{ ConfigError, loadConfig }, { rotateCredentials }, { loadKeyring, replaceMasterKeyFile }, { migrate, openDatabase }, tenants, { isTier }] =
-    await Promise.all([
-      import('../../config/index.js'),
-      import('../../db/credentials.js'),
-      import('../../security/key-files.js'),
-      import('../../db/connect.js'),
-      import('../../db/tenants.js'),
-      import('../../db/tiers.js'),
-    ]);
+  const [{ ConfigError, loadConfig }, { rotateCredentials }, { loadKeyring, replaceMasterKeyFile }, { migrate, openDatabase }, tenants, { isTier }] = await Promise.all([
+    import('../../config/index.js'),
+    import('../../db/credentials.js'),
+    import('../../security/key-files.js'),
+    import('../../db/connect.js'),
+    import('../../db/tenants.js'),
+    import('../../db/tiers.js'),
+  ]);
   const { createApiKey, createTenant, getTenant, listApiKeys, listTenants, revokeApiKey, TENANT_ID_PATTERN } = tenants;
 
   const noun = argv[0]!;

@@ -14,9 +14,7 @@ export const loginCommands: Command[] = [
     synopsis: '[--url URL] [--token TOKEN]',
     summary: `saves the API URL (default ${DEFAULT_URL}) and an admin token, read from stdin without --token, to the config file`,
     async run(args) {
-      const { values, positionals: rest } = parsed('login', () =>
-        parseArgs({ args, allowPositionals: true, options: { url: { type: 'string' }, token: { type: 'string' } } }),
-      );
+      const { values, positionals: rest } = parsed('login', () => parseArgs({ args, allowPositionals: true, options: { url: { type: 'string' }, token: { type: 'string' } } }));
       positionals('login', 'login', rest);
       const file = configPath();
       const saved = readConfig(file);

@@ -134,7 +134,7 @@ export const poolCommands: Command[] = [
     noun: 'pool',
     verb: 'create',
     synopsis: '<name> --provider P --region R --plan X --min N --max N [--desired N] [--ssh-key FILE|KEY] [--label k=v ...] [--file spec.json|yaml]',
-    summary: 'makes a pool; --file gives a whole spec (the API\'s JSON shape, or YAML), flags override it',
+    summary: "makes a pool; --file gives a whole spec (the API's JSON shape, or YAML), flags override it",
     async run(args) {
       const { values, positionals: rest } = parsed('pool', () =>
         parseArgs({

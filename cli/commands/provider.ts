@@ -47,9 +47,7 @@ export const providerCommands: Command[] = [
     synopsis: '<name> [--token TOKEN]',
     summary: 'checks a cloud token with the provider and stores it sealed (read from stdin without --token)',
     async run(args) {
-      const { values, positionals: rest } = parsed('provider', () =>
-        parseArgs({ args, allowPositionals: true, options: { token: { type: 'string' }, ...outputOption } }),
-      );
+      const { values, positionals: rest } = parsed('provider', () => parseArgs({ args, allowPositionals: true, options: { token: { type: 'string' }, ...outputOption } }));
       const [name] = positionals('provider verify', 'provider', rest, '<name>');
       const out = output(values, 'provider');
       const client = apiClient();
@@ -90,9 +88,7 @@ export const providerCommands: Command[] = [
     synopsis: '<name> --region R',
     summary: 'the plans sold in a region, with their indicative prices',
     async run(args) {
-      const { values, positionals: rest } = parsed('provider', () =>
-        parseArgs({ args, allowPositionals: true, options: { region: { type: 'string' }, ...outputOption } }),
-      );
+      const { values, positionals: rest } = parsed('provider', () => parseArgs({ args, allowPositionals: true, options: { region: { type: 'string' }, ...outputOption } }));
       const [name] = positionals('provider plans', 'provider', rest, '<name>');
       if (!values.region) throw new UsageError('provider plans: missing --region', 'provider');
       const out = output(values, 'provider');

@@ -20,8 +20,7 @@ export function forgetCatalogue(provider?: string): void {
 }
 
 export const providers = () => get<{ providers: ProviderStatus[] }>('/cluster/providers').then((r) => r.providers);
-export const regions = (provider: string) =>
-  cached(`regions/${provider}/`, () => get<{ regions: Region[] }>(`/cluster/providers/${provider}/regions`).then((r) => r.regions));
+export const regions = (provider: string) => cached(`regions/${provider}/`, () => get<{ regions: Region[] }>(`/cluster/providers/${provider}/regions`).then((r) => r.regions));
 export const plans = (provider: string, region: string) =>
   cached(`plans/${provider}/${region}`, () => get<PlansAnswer>(`/cluster/providers/${provider}/plans?region=${encodeURIComponent(region)}`));
 

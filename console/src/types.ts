@@ -32,17 +32,7 @@ export interface PlansAnswer {
   plans: Plan[];
 }
 
-export type Phase =
-  | 'queued'
-  | 'verifying'
-  | 'provisioning'
-  | 'bootstrapping'
-  | 'registering'
-  | 'ready'
-  | 'decommissioning'
-  | 'failed'
-  | 'cancelled'
-  | 'decommissioned';
+export type Phase = 'queued' | 'verifying' | 'provisioning' | 'bootstrapping' | 'registering' | 'ready' | 'decommissioning' | 'failed' | 'cancelled' | 'decommissioned';
 
 export const FINAL_PHASES: ReadonlySet<string> = new Set(['ready', 'failed', 'cancelled', 'decommissioned']);
 

@@ -38,12 +38,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addColumn('updated_at', 'text', (c) => c.notNull())
     .execute();
-  await db.schema
-    .createIndex('jobs_tenant_idempotency_key')
-    .on('jobs')
-    .columns(['tenant_id', 'idempotency_key'])
-    .unique()
-    .execute();
+  await db.schema.createIndex('jobs_tenant_idempotency_key').on('jobs').columns(['tenant_id', 'idempotency_key']).unique().execute();
   await db.schema.createIndex('jobs_tenant_created').on('jobs').columns(['tenant_id', 'created_at']).execute();
 
   await db.schema

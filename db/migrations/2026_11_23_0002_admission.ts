@@ -6,10 +6,22 @@ import type { Kysely } from 'kysely';
 
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('tenants').addColumn('monthly_budget_cents', 'integer').execute();
-  await db.schema.alterTable('tenants').addColumn('reserved_nodes', 'integer', (c) => c.notNull().defaultTo(0)).execute();
-  await db.schema.alterTable('tenants').addColumn('committed_cents', 'integer', (c) => c.notNull().defaultTo(0)).execute();
-  await db.schema.alterTable('jobs').addColumn('price_cents', 'integer', (c) => c.notNull().defaultTo(0)).execute();
-  await db.schema.alterTable('jobs').addColumn('holds_slot', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema
+    .alterTable('tenants')
+    .addColumn('reserved_nodes', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
+  await db.schema
+    .alterTable('tenants')
+    .addColumn('committed_cents', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
+  await db.schema
+    .alterTable('jobs')
+    .addColumn('price_cents', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
+  await db.schema
+    .alterTable('jobs')
+    .addColumn('holds_slot', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
   await db.schema.createIndex('api_keys_tenant').on('api_keys').column('tenant_id').execute();
 }
 

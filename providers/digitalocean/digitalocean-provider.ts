@@ -23,7 +23,6 @@ const TAG = /^[A-Za-z0-9_:-]{1,255}$/;
 /** DigitalOcean's 422 for a size or region that cannot take new droplets now ("Size is not available in this region."). */
 const UNAVAILABLE = /\bnot available\b|\bunavailable\b/i;
 
-
 /**
  * DigitalOcean droplets. There is no idempotency key and names may repeat, so a droplet is found
  * again by its job tag (see tags.ts): the create activity lists by job before creating, and after
@@ -61,20 +60,22 @@ export class DigitalOceanProvider implements Provider {
 
   async plans(region: string, options?: CallOptions): Promise<Plan[]> {
     const sizes = await this.list<DoSize>('/v2/sizes', 'sizes', (s) => s.slug, {}, options);
-    return sizes
-      // GPU droplets are left out of droplet lists by tag, so a GPU job could not find its droplet again.
-      .filter((s) => s.available && s.regions.includes(region) && !s.slug.startsWith('gpu-'))
-      .map((s) => ({
-        name: s.slug,
-        vcpu: s.vcpus,
-        memory_mb: s.memory,
-        disk_gb: s.disk,
-        // Every droplet size is x86-64.
-        arch: 'x86',
-        price_monthly: Number(s.price_monthly),
-        price_hourly: Number(s.price_hourly),
-        currency: 'USD',
-      }));
+    return (
+      sizes
+        // GPU droplets are left out of droplet lists by tag, so a GPU job could not find its droplet again.
+        .filter((s) => s.available && s.regions.includes(region) && !s.slug.startsWith('gpu-'))
+        .map((s) => ({
+          name: s.slug,
+          vcpu: s.vcpus,
+          memory_mb: s.memory,
+          disk_gb: s.disk,
+          // Every droplet size is x86-64.
+          arch: 'x86',
+          price_monthly: Number(s.price_monthly),
+          price_hourly: Number(s.price_hourly),
+          currency: 'USD',
+        }))
+    );
   }
 
   async listByJob(jobId: string, options?: CallOptions): Promise<Vm[]> {

@@ -54,16 +54,7 @@ export interface HcloudServerType {
   prices: HcloudServerTypePrice[];
 }
 
-export type HcloudServerStatus =
-  | 'initializing'
-  | 'starting'
-  | 'running'
-  | 'stopping'
-  | 'off'
-  | 'deleting'
-  | 'migrating'
-  | 'rebuilding'
-  | 'unknown';
+export type HcloudServerStatus = 'initializing' | 'starting' | 'running' | 'stopping' | 'off' | 'deleting' | 'migrating' | 'rebuilding' | 'unknown';
 
 export interface HcloudServer {
   id: number;

@@ -29,7 +29,6 @@ const ACTION_DEADLINE_MS = 10 * 60_000;
 /** Codes Hetzner documents as "try again", though their 4xx status reads as final to the HTTP client. */
 const TRANSIENT_CODES = new Set(['conflict', 'locked', 'maintenance', 'unavailable', 'service_error', 'server_error', 'timeout', 'rate_limit_exceeded']);
 
-
 /**
  * Hetzner Cloud. A job's VM is found again by its `berth.dev/job` label (a label selector) or
  * by its name, which Hetzner keeps unique per project: a second create answers uniqueness_error.

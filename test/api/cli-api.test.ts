@@ -68,7 +68,10 @@ it('adds a node with --wait, showing each phase, then lists, shows and removes i
   const added = await berth('node', 'add', '--provider', 'local', '--region', 'local', '--plan', 'local-1', '--hostname', 'cli-1', '--label', 'team=ops', '--wait');
   expect(added.code, added.stderr).toBe(0);
   // Not a terminal: one plain line per phase on stderr, the node id alone on stdout.
-  const phases = added.stderr.trim().split('\n').map((line) => line.trim().split(/\s+/)[1]);
+  const phases = added.stderr
+    .trim()
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/)[1]);
   expect(phases).toEqual(['queued', 'verifying', 'provisioning', 'bootstrapping', 'registering', 'ready']);
   expect(added.stderr).not.toContain('\x1b');
   const nodeId = added.stdout.trim();
@@ -178,7 +181,24 @@ it('fails with one line and exit 1 for API errors, and exit 2 with the usage for
   // --help lists every command, through the bin too (the one `npx berth` runs).
   const help = await start(['--help'], { bin: path.join(ROOT, 'bin/berth.js') }).done;
   expect(help.code).toBe(0);
-  for (const command of ['login', 'node add', 'node ls', 'node rm', 'job ls', 'job show', 'job cancel', 'provider ls', 'provider verify', 'provider plans', 'pool create', 'pool scale', 'pool events', 'tenant create', 'key create', 'vault rotate']) {
+  for (const command of [
+    'login',
+    'node add',
+    'node ls',
+    'node rm',
+    'job ls',
+    'job show',
+    'job cancel',
+    'provider ls',
+    'provider verify',
+    'provider plans',
+    'pool create',
+    'pool scale',
+    'pool events',
+    'tenant create',
+    'key create',
+    'vault rotate',
+  ]) {
     expect(help.stdout).toContain(`  ${command}`);
   }
 });
@@ -186,7 +206,8 @@ it('fails with one line and exit 1 for API errors, and exit 2 with the usage for
 it('logs in: the token from stdin goes to a 0600 config file that later commands use', async () => {
   const noEnv = { BERTH_URL: undefined, BERTH_TOKEN: undefined };
   const xdg = path.join(home, 'xdg');
-  const login = await start(['login', '--url', `${stack.publicUrl}/cp/api/v1/`], { env: { ...noEnv, BERTH_CONFIG: undefined, XDG_CONFIG_HOME: xdg }, input: `${ADMIN_TOKEN}\n` }).done;
+  const login = await start(['login', '--url', `${stack.publicUrl}/cp/api/v1/`], { env: { ...noEnv, BERTH_CONFIG: undefined, XDG_CONFIG_HOME: xdg }, input: `${ADMIN_TOKEN}\n` })
+    .done;
   expect(login.code, login.stderr).toBe(0);
   const file = path.join(xdg, 'berth', 'config.json');
   expect(fs.statSync(file).mode & 0o777).toBe(0o600);

@@ -53,7 +53,19 @@ async function node(options: { pool?: string; status?: string } = {}): Promise<{
   const now = new Date().toISOString();
   await db
     .insertInto('nodes')
-    .values({ node_id: nodeId, tenant_id: 'default', job_id: null, provider: 'local', vm_id: null, hostname: nodeId, status: 'ready', facts: '{}', created_at: now, updated_at: now, pool: options.pool ?? null })
+    .values({
+      node_id: nodeId,
+      tenant_id: 'default',
+      job_id: null,
+      provider: 'local',
+      vm_id: null,
+      hostname: nodeId,
+      status: 'ready',
+      facts: '{}',
+      created_at: now,
+      updated_at: now,
+      pool: options.pool ?? null,
+    })
     .execute();
   const credential = newSecretToken('bnt');
   expect(await setNodeCredential(db, { nodeId, tenantId: 'default', hash: sha256Hex(credential) })).toBe(true);

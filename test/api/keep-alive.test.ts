@@ -64,7 +64,18 @@ it('closes the connection after the heartbeat route’s own 4 KiB limit too', as
   const now = new Date().toISOString();
   await stack.db
     .insertInto('nodes')
-    .values({ node_id: nodeId, tenant_id: stack.tenantId, job_id: null, provider: 'local', vm_id: null, hostname: nodeId, status: 'ready', facts: '{}', created_at: now, updated_at: now })
+    .values({
+      node_id: nodeId,
+      tenant_id: stack.tenantId,
+      job_id: null,
+      provider: 'local',
+      vm_id: null,
+      hostname: nodeId,
+      status: 'ready',
+      facts: '{}',
+      created_at: now,
+      updated_at: now,
+    })
     .execute();
   const credential = newSecretToken('bnt');
   expect(await setNodeCredential(stack.db, { nodeId, tenantId: stack.tenantId, hash: sha256Hex(credential) })).toBe(true);

@@ -57,11 +57,22 @@ it('answers 503 and stores nothing when the reconciler cannot be started', { tim
 it('stores a PATCH even when the reconciler cannot be told (its next pass applies it)', { timeout: 30_000 }, async () => {
   const now = new Date().toISOString();
   const spec = { min: 1, max: 3, health: { unhealthyAfterMs: 180_000, maxUnhealthy: { percent: 40 } }, evaluationIntervalMs: 30_000, drainTimeoutMs: 300_000 };
-  await db.insertInto('pools').values({ tenant_id: 'default', name: 'api', spec: JSON.stringify(spec), desired: 1, template_version: 1, created_at: now, updated_at: now }).execute();
+  await db
+    .insertInto('pools')
+    .values({ tenant_id: 'default', name: 'api', spec: JSON.stringify(spec), desired: 1, template_version: 1, created_at: now, updated_at: now })
+    .execute();
   const plan = { name: 'local-1', vcpu: 1, memory_mb: 512, disk_gb: 1, arch: 'x86', price_monthly: 1, price_hourly: 0.0014, currency: 'EUR' };
   await db
     .insertInto('pool_templates')
-    .values({ tenant_id: 'default', pool: 'api', version: 1, template: JSON.stringify({ provider: 'local', region: 'local', plan: 'local-1' }), plan: JSON.stringify(plan), user_data: null, created_at: now })
+    .values({
+      tenant_id: 'default',
+      pool: 'api',
+      version: 1,
+      template: JSON.stringify({ provider: 'local', region: 'local', plan: 'local-1' }),
+      plan: JSON.stringify(plan),
+      user_data: null,
+      created_at: now,
+    })
     .execute();
 
   const res = await call('PATCH', '/pools/api', { desired: 3, autoscaling: { scale_out_cpu: 0.8 } });

@@ -35,7 +35,15 @@ afterAll(async () => {
 });
 
 const appWith = (deliveryTimeoutMs: number) =>
-  createApp({ db, temporal: client, providers: new ProviderRegistry({ dataDir, db, keyring: loadKeyring({ dataDir }) }), taskQueue: 'none', registrationTtlMs: 60_000, logger: pino({ level: 'silent' }), deliveryTimeoutMs });
+  createApp({
+    db,
+    temporal: client,
+    providers: new ProviderRegistry({ dataDir, db, keyring: loadKeyring({ dataDir }) }),
+    taskQueue: 'none',
+    registrationTtlMs: 60_000,
+    logger: pino({ level: 'silent' }),
+    deliveryTimeoutMs,
+  });
 
 const registerWith = (app: ReturnType<typeof appWith>, token: string) =>
   app.request('/cp/api/v1/cluster/register', {
@@ -50,7 +58,23 @@ async function waitingJob(phase = 'bootstrapping'): Promise<{ jobId: string; tok
   const at = new Date().toISOString();
   await db
     .insertInto('jobs')
-    .values({ job_id: jobId, tenant_id: 'default', provider: 'local', region: 'local', plan: 'local-1', hostname: null, phase, vm_id: 'vm-7', node_id: null, error: null, idempotency_key: null, request_hash: 'x', created_at: at, updated_at: at, pool: 'p1' })
+    .values({
+      job_id: jobId,
+      tenant_id: 'default',
+      provider: 'local',
+      region: 'local',
+      plan: 'local-1',
+      hostname: null,
+      phase,
+      vm_id: 'vm-7',
+      node_id: null,
+      error: null,
+      idempotency_key: null,
+      request_hash: 'x',
+      created_at: at,
+      updated_at: at,
+      pool: 'p1',
+    })
     .execute();
   const token = deriveRegistrationToken(Buffer.alloc(32, 7), 'default', jobId);
   await storeRegistrationToken(db, { jobId, tenantId: 'default', token, ttlMs: 60_000 });
@@ -59,7 +83,7 @@ async function waitingJob(phase = 'bootstrapping'): Promise<{ jobId: string; tok
 
 const codeOf = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
 
-it('binds the node in the token\'s transaction, then answers 503 and gives the token back when Temporal cannot be reached', async () => {
+it("binds the node in the token's transaction, then answers 503 and gives the token back when Temporal cannot be reached", async () => {
   const { jobId, token } = await waitingJob();
   const res = await registerWith(appWith(1_000), token);
   expect(res.status).toBe(503);

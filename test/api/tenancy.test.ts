@@ -20,8 +20,7 @@ describe.each(dialects())('%s', (_dialect, database) => {
   async function tenant(id: string, tier: Tier) {
     await createTenant(stack.db, id, id, tier);
     const { key } = await createApiKey(stack.db, id, 'test');
-    const as = (method: string, route: string, body?: unknown) =>
-      stack.request(method, `/cp/api/v1${route}`, body, { authorization: `Bearer ${key}` });
+    const as = (method: string, route: string, body?: unknown) => stack.request(method, `/cp/api/v1${route}`, body, { authorization: `Bearer ${key}` });
     return { key, as };
   }
 
@@ -48,7 +47,19 @@ describe.each(dialects())('%s', (_dialect, database) => {
       for (const n of [1, 2]) {
         await stack.db
           .insertInto('nodes')
-          .values({ node_id: `hand-${n}`, tenant_id: 't-team', job_id: null, provider: 'local', vm_id: null, hostname: `hand-${n}`, status: 'ready', provisioned: 0, facts: '{}', created_at: now, updated_at: now })
+          .values({
+            node_id: `hand-${n}`,
+            tenant_id: 't-team',
+            job_id: null,
+            provider: 'local',
+            vm_id: null,
+            hostname: `hand-${n}`,
+            status: 'ready',
+            provisioned: 0,
+            facts: '{}',
+            created_at: now,
+            updated_at: now,
+          })
           .execute();
       }
       const answers = await Promise.all(Array.from({ length: 50 }, () => as('POST', '/cluster/nodes', NEVER_REGISTER)));
@@ -73,7 +84,10 @@ describe.each(dialects())('%s', (_dialect, database) => {
       const { as } = ent;
       const answers = await Promise.all(Array.from({ length: 7 }, () => as('POST', '/cluster/nodes', NEVER_REGISTER)));
       expect(answers.map((a) => a.status)).toEqual(Array(7).fill(202));
-      await cancelAll(ent, answers.map((a) => a.body.job_id));
+      await cancelAll(
+        ent,
+        answers.map((a) => a.body.job_id),
+      );
     });
   });
 
@@ -99,7 +113,10 @@ describe.each(dialects())('%s', (_dialect, database) => {
       await as('PUT', '/cluster/budget', { monthly_cents: null });
       const unlimited = await as('POST', '/cluster/nodes', NEVER_REGISTER);
       expect(unlimited.status).toBe(202);
-      await cancelAll(owner, [...first, exact, unlimited].map((a) => a.body.job_id));
+      await cancelAll(
+        owner,
+        [...first, exact, unlimited].map((a) => a.body.job_id),
+      );
       expect((await as('GET', '/cluster/budget')).body.committed_cents).toBe(0);
     });
 
@@ -136,8 +153,7 @@ describe.each(dialects())('%s', (_dialect, database) => {
       const a = await tenant('t-keys', 'team');
       const created = await a.as('POST', '/keys', { label: 'ci' });
       expect(created.status).toBe(201);
-      const second = (method: string, route: string) =>
-        stack.request(method, `/cp/api/v1${route}`, undefined, { authorization: `Bearer ${created.body.key}` });
+      const second = (method: string, route: string) => stack.request(method, `/cp/api/v1${route}`, undefined, { authorization: `Bearer ${created.body.key}` });
       expect((await second('GET', '/cluster/jobs')).status).toBe(200);
       const listed = (await a.as('GET', '/keys')).body.keys;
       expect(listed).toHaveLength(2);

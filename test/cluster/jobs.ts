@@ -69,18 +69,10 @@ export interface JobState {
 export async function jobStates(db: Db, jobIds: string[]): Promise<Map<string, JobState>> {
   if (jobIds.length === 0) return new Map();
   const rows = await db.selectFrom('jobs').select(['job_id', 'phase', 'vm_id', 'error', 'created_at']).where('job_id', 'in', jobIds).execute();
-  const ends = await db
-    .selectFrom('job_progress')
-    .select(['job_id', 'at'])
-    .where('job_id', 'in', jobIds)
-    .where('phase', 'in', END_PHASES)
-    .execute();
+  const ends = await db.selectFrom('job_progress').select(['job_id', 'at']).where('job_id', 'in', jobIds).where('phase', 'in', END_PHASES).execute();
   const endedAt = new Map(ends.map((e) => [e.job_id, Date.parse(String(e.at))]));
   return new Map(
-    rows.map((r) => [
-      r.job_id,
-      { jobId: r.job_id, phase: r.phase, vmId: r.vm_id, error: r.error, createdAt: Date.parse(String(r.created_at)), endedAt: endedAt.get(r.job_id) },
-    ]),
+    rows.map((r) => [r.job_id, { jobId: r.job_id, phase: r.phase, vmId: r.vm_id, error: r.error, createdAt: Date.parse(String(r.created_at)), endedAt: endedAt.get(r.job_id) }]),
   );
 }
 

@@ -22,19 +22,7 @@ import { LocalProvider } from '../../providers/local/local-provider.js';
 import { startCluster, type Cluster } from '../../temporal/cluster.js';
 import { waitForHttp } from '../../temporal/processes.js';
 import { TEMPORAL_SCHEMA_VERSION, TEMPORAL_SERVER_VERSION, TEMPORAL_VISIBILITY_SCHEMA_VERSION } from '../../temporal/versions.js';
-import {
-  cutRegistrations,
-  jobStates,
-  percentile,
-  pool,
-  registeredVia,
-  registerLatencies,
-  seconds,
-  submit,
-  toldToCall,
-  waitForAllEnded,
-  type JobState,
-} from './jobs.js';
+import { cutRegistrations, jobStates, percentile, pool, registeredVia, registerLatencies, seconds, submit, toldToCall, waitForAllEnded, type JobState } from './jobs.js';
 
 const ADMIN_TOKEN = 'berth_cluster_admin_token_0123456789';
 const JOBS = 100;
@@ -145,7 +133,10 @@ describe.skipIf(!clusterDir)('the production topology', () => {
     while ([...before.values()].filter((s) => s.endedAt).length < KILL_AFTER_ENDED) {
       if (Date.now() - t0 > 180_000) throw new Error('jobs did not start ending within 3 minutes');
       await sleep(100);
-      before = await jobStates(db, (await allJobIds()).filter((id) => !earlier.has(id)));
+      before = await jobStates(
+        db,
+        (await allJobIds()).filter((id) => !earlier.has(id)),
+      );
     }
     const [worker, api] = [cluster.workers[0]!, cluster.apis[1]!];
     await Promise.all([worker.kill(), api.process.kill()]);
@@ -237,5 +228,8 @@ async function expectOneVmPerReadyJob(states: Map<string, JobState>): Promise<vo
     expect(byJob.get(s.jobId) ?? [], `VMs of job ${s.jobId} (${s.phase})`).toEqual(s.phase === 'ready' ? [s.vmId] : []);
   }
   const known = new Set(await allJobIds());
-  expect([...byJob.keys()].filter((job) => !known.has(job)), 'VMs of no job').toEqual([]);
+  expect(
+    [...byJob.keys()].filter((job) => !known.has(job)),
+    'VMs of no job',
+  ).toEqual([]);
 }

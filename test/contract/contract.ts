@@ -195,7 +195,8 @@ export function eventProblems(what: string, text: string, base: string[]): strin
     }
     const path = [...base, 'schema', ...(schema.oneOf ? ['oneOf', String(index)] : []), 'properties', 'data', 'contentSchema'];
     const validateData = validatorAt(path);
-    if (!validateData(data)) problems.push(`${what}: the data of event ${event.event} does not match the document: ${formatErrors(validateData)}; data: ${event.data.slice(0, 300)}`);
+    if (!validateData(data))
+      problems.push(`${what}: the data of event ${event.event} does not match the document: ${formatErrors(validateData)}; data: ${event.data.slice(0, 300)}`);
   }
   return problems;
 }

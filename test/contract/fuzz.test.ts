@@ -51,7 +51,10 @@ function run(command: string, args: string[], cwd: string, timeoutMs: number): P
 }
 
 async function count(stack: Stack, table: 'jobs' | 'pools' | 'nodes' | 'api_keys' | 'tenants' | 'provider_credentials' | 'registration_tokens') {
-  const row = await stack.db.selectFrom(table).select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
+  const row = await stack.db
+    .selectFrom(table)
+    .select(sql<number>`count(*)`.as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -130,7 +133,10 @@ describe('Schemathesis against the running API', () => {
     if (stack) {
       // The fuzzer's jobs and pools: their workflows end here, with no worker to run them.
       for await (const wf of stack.client.workflow.list({ query: `TaskQueue = '${stack.taskQueue}' AND ExecutionStatus = 'Running'` })) {
-        await stack.client.workflow.getHandle(wf.workflowId, wf.runId).terminate('fuzzing is over').catch(() => {});
+        await stack.client.workflow
+          .getHandle(wf.workflowId, wf.runId)
+          .terminate('fuzzing is over')
+          .catch(() => {});
       }
       await stack.stop();
     }
@@ -172,7 +178,10 @@ describe('Schemathesis against the running API', () => {
     for (const a of answers.filter((x) => x.status >= 400)) {
       const what = `${a.method} ${a.path} ${a.status}: ${a.text.slice(0, 200)}`;
       const body = JSON.parse(a.text);
-      expect(Object.keys(body.error).filter((k) => !['code', 'message', 'field'].includes(k)), what).toEqual([]);
+      expect(
+        Object.keys(body.error).filter((k) => !['code', 'message', 'field'].includes(k)),
+        what,
+      ).toEqual([]);
       expect(typeof body.error.code, what).toBe('string');
       expect(typeof body.error.message, what).toBe('string');
       // Only a refused provider token says more: `{valid: false, provider, error}` (documented).

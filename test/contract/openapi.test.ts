@@ -48,11 +48,7 @@ describe('the OpenAPI document', () => {
     const stack = await startStack({ worker: false });
     try {
       const served = [
-        ...new Set(
-          stack.app.routes
-            .filter((r) => r.method !== 'ALL' && isApiPath(r.path))
-            .map((r) => `${r.method} ${r.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`),
-        ),
+        ...new Set(stack.app.routes.filter((r) => r.method !== 'ALL' && isApiPath(r.path)).map((r) => `${r.method} ${r.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`)),
       ].sort();
       expect(documentedRoutes()).toEqual(served);
       expect(served.length).toBe(OPERATIONS.length);
@@ -66,7 +62,10 @@ describe('the OpenAPI document', () => {
     for (const op of OPERATIONS) {
       const responses = doc.paths[fullPath(op)][op.method].responses as Record<string, any>;
       const where = `${op.method.toUpperCase()} ${fullPath(op)}`;
-      expect(Object.keys(responses).some((s) => s.startsWith('2')), where).toBe(true);
+      expect(
+        Object.keys(responses).some((s) => s.startsWith('2')),
+        where,
+      ).toBe(true);
       if (op.auth === 'admin') expect(responses['401'], where).toBeDefined();
       if (op.body) {
         expect(responses['400'], where).toBeDefined();
@@ -118,9 +117,9 @@ describe('the contract check', () => {
     expect(() => expectMatchesContract('GET', `${API}/cluster/jobs/abc`, 404, { error: { code: 'node_not_found', message: '' } })).toThrow(/code/);
     expect(() => expectMatchesContract('GET', `${API}/cluster/jobs/abc`, 404, { error: 'job_not_found' })).toThrow(/does not match/);
     expect(() => expectMatchesContract('GET', `${API}/cluster/jobs`, 200, { jobs: [{ job_id: 'a' }] })).toThrow(/does not match/);
-    expect(() => expectMatchesContract('GET', `${API}/cluster/budget`, 200, { monthly_cents: null, committed_cents: 0, remaining_cents: null, nodes_counted: 0, extra: 1 })).toThrow(
-      /additional/,
-    );
+    expect(() =>
+      expectMatchesContract('GET', `${API}/cluster/budget`, 200, { monthly_cents: null, committed_cents: 0, remaining_cents: null, nodes_counted: 0, extra: 1 }),
+    ).toThrow(/additional/);
     const problems = contractProblems({ method: 'POST', path: `${API}/cluster/nodes`, status: 202, text: JSON.stringify({ job_id: 'x' }), headers: new Headers(json) });
     expect(problems.join()).toMatch(/Location header is missing/);
     expect(() => expectMatchesContract('POST', `${API}/cluster/jobs/abc/cancel`, 204, 'text', { 'content-type': 'text/plain' })).toThrow(/without a body/);

@@ -33,7 +33,24 @@ async function tryAdmit(db: Db, tenantId: string, priceCents: number): Promise<s
       const now = new Date().toISOString();
       await trx
         .insertInto('jobs')
-        .values({ job_id: jobId, tenant_id: tenantId, provider: 'local', region: 'local', plan: 'local-1', hostname: null, phase: 'queued', vm_id: null, node_id: null, error: null, idempotency_key: null, request_hash: 'x', created_at: now, updated_at: now, price_cents: priceCents, holds_slot: 1 })
+        .values({
+          job_id: jobId,
+          tenant_id: tenantId,
+          provider: 'local',
+          region: 'local',
+          plan: 'local-1',
+          hostname: null,
+          phase: 'queued',
+          vm_id: null,
+          node_id: null,
+          error: null,
+          idempotency_key: null,
+          request_hash: 'x',
+          created_at: now,
+          updated_at: now,
+          price_cents: priceCents,
+          holds_slot: 1,
+        })
         .execute();
     });
     return jobId;
@@ -101,7 +118,22 @@ describe.each(dialects())('%s', (_name, open) => {
       const at = new Date().toISOString();
       await db
         .insertInto('jobs')
-        .values({ job_id: jobId, tenant_id: tenantId, provider: 'local', region: 'local', plan: 'local-1', hostname: null, phase: 'bootstrapping', vm_id: null, node_id: null, error: null, idempotency_key: null, request_hash: 'x', created_at: at, updated_at: at })
+        .values({
+          job_id: jobId,
+          tenant_id: tenantId,
+          provider: 'local',
+          region: 'local',
+          plan: 'local-1',
+          hostname: null,
+          phase: 'bootstrapping',
+          vm_id: null,
+          node_id: null,
+          error: null,
+          idempotency_key: null,
+          request_hash: 'x',
+          created_at: at,
+          updated_at: at,
+        })
         .execute();
       const token = deriveRegistrationToken(Buffer.alloc(32, 2), tenantId, jobId);
       await storeRegistrationToken(db, { jobId, tenantId, token, ttlMs: 60_000 });
@@ -150,7 +182,19 @@ describe.each(dialects())('%s', (_name, open) => {
       const now = new Date().toISOString();
       await db
         .insertInto('nodes')
-        .values({ node_id: nodeId, tenant_id: tenantId, job_id: null, provider: 'local', vm_id: null, hostname: nodeId, status: 'ready', facts: '{}', created_at: now, updated_at: now, pool })
+        .values({
+          node_id: nodeId,
+          tenant_id: tenantId,
+          job_id: null,
+          provider: 'local',
+          vm_id: null,
+          hostname: nodeId,
+          status: 'ready',
+          facts: '{}',
+          created_at: now,
+          updated_at: now,
+          pool,
+        })
         .execute();
       const credential = newSecretToken('bnt');
       expect(await setNodeCredential(db, { nodeId, tenantId, hash: sha256Hex(credential) })).toBe(true);
@@ -189,7 +233,10 @@ describe.each(dialects())('%s', (_name, open) => {
       await db.updateTable('nodes').set({ status: 'decommissioned' }).where('node_id', '=', other.nodeId).execute();
       expect(await checkNodeCredential(db, other.nodeId, other.credential)).toBeUndefined();
       expect(await recordHeartbeat(db, { nodeId: other.nodeId, at: t2, cpu: 0.9, memory: 0.9, workloads: 9 })).toBeUndefined();
-      expect(await db.selectFrom('nodes').select(['last_heartbeat_at', 'cpu']).where('node_id', '=', other.nodeId).executeTakeFirst()).toEqual({ last_heartbeat_at: t1.toISOString(), cpu: 0.5 });
+      expect(await db.selectFrom('nodes').select(['last_heartbeat_at', 'cpu']).where('node_id', '=', other.nodeId).executeTakeFirst()).toEqual({
+        last_heartbeat_at: t1.toISOString(),
+        cpu: 0.5,
+      });
       expect(await db.selectFrom('node_samples').selectAll().where('node_id', '=', other.nodeId).execute()).toEqual([]);
     });
   });

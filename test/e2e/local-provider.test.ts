@@ -29,14 +29,7 @@ describe('provisioning with the local provider', () => {
     const jobId = await stack.createNode({ hostname: 'worker-1' });
     const job = await stack.waitForPhase(jobId, ['ready', 'failed']);
     expect(job.phase).toBe('ready');
-    expect(job.progress.map((p: { phase: string }) => p.phase)).toEqual([
-      'queued',
-      'verifying',
-      'provisioning',
-      'bootstrapping',
-      'registering',
-      'ready',
-    ]);
+    expect(job.progress.map((p: { phase: string }) => p.phase)).toEqual(['queued', 'verifying', 'provisioning', 'bootstrapping', 'registering', 'ready']);
     expect(job.node_id).toBe(`node-${jobId}`);
     await recordHistory(stack.client, provisionWorkflowId(jobId), 'provision-ready');
 
@@ -174,7 +167,14 @@ describe('provisioning with the local provider', () => {
     // The local VM's agent heartbeats every second: its report shows up on the node.
     await expect
       .poll(async () => (await stack.request('GET', url)).body.agent, { timeout: 15_000 })
-      .toMatchObject({ last_heartbeat_at: expect.any(String), cpu: expect.any(Number), memory: expect.any(Number), workloads: expect.any(Number), drain_requested_at: null, drained_at: null });
+      .toMatchObject({
+        last_heartbeat_at: expect.any(String),
+        cpu: expect.any(Number),
+        memory: expect.any(Number),
+        workloads: expect.any(Number),
+        drain_requested_at: null,
+        drained_at: null,
+      });
 
     expect((await stack.request('GET', '/cp/api/v1/cluster/nodes/node-nope')).status).toBe(404);
     expect((await stack.request('GET', '/cp/api/v1/cluster/nodes/not%20an%20id')).body.error.code).toBe('node_not_found');
@@ -210,9 +210,7 @@ describe('provisioning with the local provider', () => {
     await stack.waitForPhase(jobId, ['bootstrapping']);
     const token = deriveRegistrationToken(stack.registrationKey, stack.tenantId, jobId);
     const forged = `${token.slice(0, -4)}AAAA`;
-    const answers = await Promise.all(
-      [forged, 'brt_nosuchjob_' + 'A'.repeat(43), 'garbage'].map((t) => stack.request('POST', '/cp/api/v1/cluster/register', { token: t })),
-    );
+    const answers = await Promise.all([forged, 'brt_nosuchjob_' + 'A'.repeat(43), 'garbage'].map((t) => stack.request('POST', '/cp/api/v1/cluster/register', { token: t })));
     for (const answer of answers) {
       expect(answer.status).toBe(401);
       expect(answer.body).toEqual({ error: { code: 'invalid_token', message: 'the registration token is not valid', field: 'token' } });

@@ -85,7 +85,11 @@ describe.each(CLOUDS)('a pool on $name', (cloud: Cloud) => {
     await pools.waitFor(name, settled(2), 45_000);
     const nodes = await readyNodes();
     expect(nodes).toHaveLength(2);
-    expect(poolVms().map((vm) => vm.id).sort()).toEqual(nodes.map((n) => n.vm_id).sort());
+    expect(
+      poolVms()
+        .map((vm) => vm.id)
+        .sort(),
+    ).toEqual(nodes.map((n) => n.vm_id).sort());
     expect(emu.vms()).toHaveLength(2);
     for (const node of nodes) {
       const vm = poolVms().find((v) => v.id === node.vm_id)!;
@@ -115,7 +119,11 @@ describe.each(CLOUDS)('a pool on $name', (cloud: Cloud) => {
     await pools.waitFor(name, settled(3), 45_000);
     const nodes = await readyNodes();
     expect(nodes.map((n) => n.node_id)).not.toContain(gone!.node_id);
-    expect(poolVms().map((vm) => vm.id).sort()).toEqual(nodes.map((n) => n.vm_id).sort());
+    expect(
+      poolVms()
+        .map((vm) => vm.id)
+        .sort(),
+    ).toEqual(nodes.map((n) => n.vm_id).sort());
     expect((await pools.events(name)).map((e) => e.reason)).toContainEqual(expect.stringContaining('its VM no longer exists at the provider'));
     await expect
       .poll(async () => (await stack.db.selectFrom('nodes').select('status').where('node_id', '=', gone!.node_id!).executeTakeFirst())?.status, { timeout: 20_000 })
@@ -132,7 +140,11 @@ describe.each(CLOUDS)('a pool on $name', (cloud: Cloud) => {
     const after = await readyNodes();
     expect(after.map((n) => n.node_id)).not.toContain(silent!.node_id);
     await expect.poll(() => emu.vms().map((vm) => vm.id), { timeout: 20_000 }).not.toContain(silent!.vm_id);
-    expect(poolVms().map((vm) => vm.id).sort()).toEqual(after.map((n) => n.vm_id).sort());
+    expect(
+      poolVms()
+        .map((vm) => vm.id)
+        .sort(),
+    ).toEqual(after.map((n) => n.vm_id).sort());
 
     const events = await pools.events(name);
     expect(removed.reason).toBe(`${silent!.node_id}: replace: no heartbeat for 4s`);

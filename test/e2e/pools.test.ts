@@ -226,7 +226,9 @@ describe('decisions', () => {
     await createTenant(stack.db, 'capped', 'Capped', 'team');
     const { key } = await createApiKey(stack.db, 'capped', 'test');
     const capped = poolHelpers(stack, `Bearer ${key}`);
-    await capped.create(poolBody('big', { min: 7, max: 10, template: { provider: 'local', region: 'local', plan: 'local-1', labels: { 'berth.dev/simulate': 'never-register' } } }));
+    await capped.create(
+      poolBody('big', { min: 7, max: 10, template: { provider: 'local', region: 'local', plan: 'local-1', labels: { 'berth.dev/simulate': 'never-register' } } }),
+    );
     const pool = await capped.waitFor('big', (p) => p.conditions.some((c: { type: string }) => c.type === 'ScaleOutBlocked'), 30_000);
     expect(pool.conditions).toContainEqual(expect.objectContaining({ type: 'ScaleOutBlocked', reason: 'node_cap_reached' }));
     expect(pool.nodes.provisioning).toBe(5);
@@ -245,9 +247,15 @@ describe('the node credential', () => {
     const [node] = await pools.nodes('quiet');
     // Stored by the register route once the workflow has answered, a moment after the node is ready.
     await expect
-      .poll(async () => (await stack.db.selectFrom('nodes').select('agent_token_hash').where('node_id', '=', node!.node_id!).executeTakeFirst())?.agent_token_hash, { timeout: 10_000 })
+      .poll(async () => (await stack.db.selectFrom('nodes').select('agent_token_hash').where('node_id', '=', node!.node_id!).executeTakeFirst())?.agent_token_hash, {
+        timeout: 10_000,
+      })
       .toMatch(/^[0-9a-f]{64}$/);
-    await expect.poll(async () => (await stack.db.selectFrom('nodes').select('last_heartbeat_at').where('node_id', '=', node!.node_id!).executeTakeFirst())?.last_heartbeat_at, { timeout: 10_000 }).toBeTruthy();
+    await expect
+      .poll(async () => (await stack.db.selectFrom('nodes').select('last_heartbeat_at').where('node_id', '=', node!.node_id!).executeTakeFirst())?.last_heartbeat_at, {
+        timeout: 10_000,
+      })
+      .toBeTruthy();
     // The credential the VM got: on its disk, nowhere else.
     const header = fs.readFileSync(path.join(stack.local.vmsDir, node!.vm_id!, 'rootfs/etc/berth/agent.header'), 'utf8');
     const credential = /Bearer (\S+)/.exec(header)![1]!;
@@ -289,7 +297,9 @@ describe('templates', () => {
     expect(parts.map((p) => p.contentType)).toEqual(['text/cloud-config', 'text/x-shellscript', 'text/x-shellscript']);
     expect(parts[2]!.body).toBe(userData);
     // The local provider keeps operator code off this host: written, logged, not run.
-    await expect.poll(() => fs.readFileSync(path.join(vmDir, 'console.log'), 'utf8'), { timeout: 10_000 }).toMatch(/part 3 \(text\/x-shellscript, \d+ bytes\) not run: the local provider does not run operator code/);
+    await expect
+      .poll(() => fs.readFileSync(path.join(vmDir, 'console.log'), 'utf8'), { timeout: 10_000 })
+      .toMatch(/part 3 \(text\/x-shellscript, \d+ bytes\) not run: the local provider does not run operator code/);
 
     const patched = await pools.request('PATCH', `${POOLS}/tmpl`, { template: { plan: 'local-2' }, desired: 2 });
     expect(patched.status).toBe(200);

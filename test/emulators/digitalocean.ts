@@ -201,7 +201,15 @@ export async function startDigitalOceanEmulator(options: DigitalOceanEmulatorOpt
 
   app.get('/v2/account', (c) => c.json({ account }));
 
-  app.get('/v2/regions', (c) => c.json(page(c, 'regions', REGIONS.map((r) => region(r.slug)!))));
+  app.get('/v2/regions', (c) =>
+    c.json(
+      page(
+        c,
+        'regions',
+        REGIONS.map((r) => region(r.slug)!),
+      ),
+    ),
+  );
 
   app.get('/v2/sizes', (c) => c.json(page(c, 'sizes', SIZES)));
 

@@ -137,7 +137,17 @@ const LOCATIONS: LocationInfo[] = [
 const SERVER_TYPES: TypeInfo[] = [
   { id: 1, name: 'cx11', cores: 1, memory: 2, disk: 20, architecture: 'x86', cpu_type: 'shared', monthly: { fsn1: 3.29, nbg1: 3.29, hel1: 3.29 }, deprecated: true },
   { id: 22, name: 'cx22', cores: 2, memory: 4, disk: 40, architecture: 'x86', cpu_type: 'shared', monthly: { fsn1: 3.79, nbg1: 3.79, hel1: 3.79 } },
-  { id: 23, name: 'cpx11', cores: 2, memory: 2, disk: 40, architecture: 'x86', cpu_type: 'shared', monthly: { fsn1: 4.35, nbg1: 4.35, hel1: 4.35, ash: 4.99 }, deprecatedIn: ['hel1'] },
+  {
+    id: 23,
+    name: 'cpx11',
+    cores: 2,
+    memory: 2,
+    disk: 40,
+    architecture: 'x86',
+    cpu_type: 'shared',
+    monthly: { fsn1: 4.35, nbg1: 4.35, hel1: 4.35, ash: 4.99 },
+    deprecatedIn: ['hel1'],
+  },
   { id: 25, name: 'cpx31', cores: 4, memory: 8, disk: 160, architecture: 'x86', cpu_type: 'shared', monthly: { fsn1: 14.86, nbg1: 14.86, hel1: 14.86, ash: 16.49 } },
   { id: 45, name: 'cax11', cores: 2, memory: 4, disk: 40, architecture: 'arm', cpu_type: 'shared', monthly: { fsn1: 3.79, nbg1: 3.79, hel1: 3.79 } },
 ];
@@ -481,7 +491,10 @@ function md5Fingerprint(publicKey: string): string {
   const blob = publicKey.trim().split(/\s+/)[1] ?? '';
   const bytes = Buffer.from(blob, 'base64');
   if (!/^ssh-|^ecdsa-/.test(publicKey.trim()) || bytes.length < 16) throw invalid('public_key', 'invalid public key');
-  return createHash('md5').update(bytes).digest('hex').replace(/(..)(?!$)/g, '$1:');
+  return createHash('md5')
+    .update(bytes)
+    .digest('hex')
+    .replace(/(..)(?!$)/g, '$1:');
 }
 
 function serverTypeJson(t: TypeInfo) {

@@ -85,8 +85,7 @@ async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
   return check();
 }
 
-const calls = (method: string, path: string | RegExp) =>
-  emulator.requests.filter((r) => r.method === method && (typeof path === 'string' ? r.path === path : path.test(r.path)));
+const calls = (method: string, path: string | RegExp) => emulator.requests.filter((r) => r.method === method && (typeof path === 'string' ? r.path === path : path.test(r.path)));
 
 describe('DigitalOcean tags', () => {
   it("round-trips Berth's labels and writes user labels in a lossy, non-Berth form", () => {
@@ -105,7 +104,7 @@ describe('DigitalOcean tags', () => {
     expect(() => jobTag('x'.repeat(250))).toThrow(ProviderError);
   });
 
-  it("computes the MD5 fingerprint ssh-keygen prints, and refuses what is not a public key", () => {
+  it('computes the MD5 fingerprint ssh-keygen prints, and refuses what is not a public key', () => {
     expect(sshKeyFingerprint(SSH_KEY, 'digitalocean')).toBe(SSH_FINGERPRINT);
     expect(() => sshKeyFingerprint('ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIIQq', 'digitalocean')).toThrow(ProviderError);
     expect(() => sshKeyFingerprint('not a key', 'digitalocean')).toThrow(ProviderError);

@@ -92,7 +92,10 @@ async function retriedActivities(name: string): Promise<string[]> {
 async function explain(name: string): Promise<void> {
   console.error('jobs', await poolJobs(name));
   console.error('nodes', await stack.db.selectFrom('nodes').select(['node_id', 'job_id', 'vm_id', 'status']).where('pool', '=', name).execute());
-  console.error('decisions', (await pools.events(name)).map((e) => `${e.seq} ${e.kind}: ${e.reason}`));
+  console.error(
+    'decisions',
+    (await pools.events(name)).map((e) => `${e.seq} ${e.kind}: ${e.reason}`),
+  );
   for (const vm of await stack.local.all()) {
     const log = path.join(stack.local.vmsDir, vm.id, 'console.log');
     console.error(vm, fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-2_000) : '(no console.log)');

@@ -53,5 +53,10 @@ async function postgres(): Promise<TestDatabase> {
 
 /** The dialects to run against: SQLite always, PostgreSQL when the test run started one. */
 export function dialects(): Array<[string, () => Promise<TestDatabase>]> {
-  return inject('postgresUrl') ? [['sqlite', sqlite], ['postgres', postgres]] : [['sqlite', sqlite]];
+  return inject('postgresUrl')
+    ? [
+        ['sqlite', sqlite],
+        ['postgres', postgres],
+      ]
+    : [['sqlite', sqlite]];
 }

@@ -50,12 +50,7 @@ export function poolHelpers(stack: Stack, authorization?: string) {
 
   /** Every decision recorded for the pool so far. */
   async function events(name: string): Promise<Array<{ seq: number; at: string; kind: string; reason: string }>> {
-    const rows = await stack.db
-      .selectFrom('pool_events')
-      .select(['seq', 'at', 'kind', 'reason'])
-      .where('pool', '=', name)
-      .orderBy('seq')
-      .execute();
+    const rows = await stack.db.selectFrom('pool_events').select(['seq', 'at', 'kind', 'reason']).where('pool', '=', name).orderBy('seq').execute();
     return rows;
   }
 

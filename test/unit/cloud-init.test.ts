@@ -86,9 +86,7 @@ describe('buildUserData', () => {
 
     const config = berthConfig(text);
     expect(config.runcmd).toBeUndefined();
-    expect(parts[1]!.body).toBe(
-      '#!/bin/sh\nexec sh "${BERTH_ROOT:-}/usr/local/sbin/berth-bootstrap" "${BERTH_ROOT:-}/etc/berth/registration.env"\n',
-    );
+    expect(parts[1]!.body).toBe('#!/bin/sh\nexec sh "${BERTH_ROOT:-}/usr/local/sbin/berth-bootstrap" "${BERTH_ROOT:-}/etc/berth/registration.env"\n');
   });
 
   it('writes a 0600 registration env file with the registration values and the interval', () => {
@@ -158,13 +156,10 @@ describe('buildUserData', () => {
     expect(config).toMatch(/^Merge-Type: list\(append\)\+dict\(recurse_array\)\+str\(\)$/m);
   });
 
-  it.each(['echo hi', '', ' #cloud-config', '#cloud-config-archive\n- x', 'MIME-Version: 1.0\n', '\uFEFF#!/bin/sh'])(
-    'refuses operator user-data %j',
-    (extra) => {
-      expect(userDataKind(extra)).toBeUndefined();
-      expect(() => buildUserData(base, { extraUserData: extra })).toThrow(/must start with #cloud-config or #!/);
-    },
-  );
+  it.each(['echo hi', '', ' #cloud-config', '#cloud-config-archive\n- x', 'MIME-Version: 1.0\n', '\uFEFF#!/bin/sh'])('refuses operator user-data %j', (extra) => {
+    expect(userDataKind(extra)).toBeUndefined();
+    expect(() => buildUserData(base, { extraUserData: extra })).toThrow(/must start with #cloud-config or #!/);
+  });
 
   it('tells the kinds of user-data apart', () => {
     expect(userDataKind('#cloud-config\n{}')).toBe('cloud-config');

@@ -28,8 +28,7 @@ const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'ut
   configs?: Record<string, { content?: string }>;
 };
 const services = compose.services;
-const envNames = (service: Service): string[] =>
-  Array.isArray(service.environment) ? service.environment.map((e) => e.split('=')[0]!) : Object.keys(service.environment ?? {});
+const envNames = (service: Service): string[] => (Array.isArray(service.environment) ? service.environment.map((e) => e.split('=')[0]!) : Object.keys(service.environment ?? {}));
 const imageOf = (service: Service) => {
   const [name, tag = ''] = service.image!.split(':');
   return { name: name!, tag };
@@ -64,7 +63,14 @@ const TEMPORAL_SERVER_VARIABLES = [
   'LOG_LEVEL',
   'PROMETHEUS_ENDPOINT',
 ];
-const AUTO_SETUP_VARIABLES = ['SKIP_SCHEMA_SETUP', 'SKIP_DB_CREATE', 'SKIP_DEFAULT_NAMESPACE_CREATION', 'DEFAULT_NAMESPACE', 'DEFAULT_NAMESPACE_RETENTION', 'SKIP_ADD_CUSTOM_SEARCH_ATTRIBUTES'];
+const AUTO_SETUP_VARIABLES = [
+  'SKIP_SCHEMA_SETUP',
+  'SKIP_DB_CREATE',
+  'SKIP_DEFAULT_NAMESPACE_CREATION',
+  'DEFAULT_NAMESPACE',
+  'DEFAULT_NAMESPACE_RETENTION',
+  'SKIP_ADD_CUSTOM_SEARCH_ATTRIBUTES',
+];
 const UI_VARIABLES = ['TEMPORAL_ADDRESS', 'TEMPORAL_UI_PORT', 'TEMPORAL_UI_PUBLIC_PATH', 'TEMPORAL_DEFAULT_NAMESPACE', 'TEMPORAL_CORS_ORIGINS', 'TEMPORAL_CSRF_COOKIE_INSECURE'];
 const ADMIN_TOOLS_VARIABLES = ['TEMPORAL_ADDRESS'];
 const POSTGRES_VARIABLES = ['POSTGRES_USER', 'POSTGRES_PASSWORD', 'POSTGRES_DB', 'POSTGRES_INITDB_ARGS', 'PGDATA'];
@@ -85,7 +91,11 @@ function allowedVariables(service: Service): string[] {
 /** A module's folder in the Go module cache, when it is there (it is after `npm run test:cluster`). */
 function goModule(module: string): string | undefined {
   try {
-    const cache = process.env.GOMODCACHE || execFileSync('go', ['env', 'GOMODCACHE'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const cache =
+      process.env.GOMODCACHE ||
+      execFileSync('go', ['env', 'GOMODCACHE'], { stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim();
     const dir = path.join(cache, module);
     return fs.existsSync(dir) ? dir : undefined;
   } catch {
@@ -99,7 +109,10 @@ describe('docker-compose.yml', () => {
   it('gives every service only variables its image reads', () => {
     for (const [name, service] of Object.entries(services)) {
       const allowed = new Set(allowedVariables(service));
-      expect(envNames(service).filter((v) => !allowed.has(v)), `unknown variables of ${name}`).toEqual([]);
+      expect(
+        envNames(service).filter((v) => !allowed.has(v)),
+        `unknown variables of ${name}`,
+      ).toEqual([]);
     }
     // The Berth services have the settings a multi-process deployment needs.
     for (const name of ['berth-api', 'berth-worker']) {

@@ -244,9 +244,7 @@ describe('LocalProvider node agent', { timeout: 15_000 }, () => {
     const dir = path.join(dataDir, 'local-vms', vm.id);
 
     expect(await waitFor(() => of('node-job1').length >= 3, 10_000)).toBe(true);
-    expect(registrations.map((r) => JSON.parse(r) as unknown)).toEqual([
-      { token: 'brt_job1_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcd', hostname: 'job1' },
-    ]);
+    expect(registrations.map((r) => JSON.parse(r) as unknown)).toEqual([{ token: 'brt_job1_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcd', hostname: 'job1' }]);
     const beats = of('node-job1');
     for (const beat of beats) {
       expect(beat.authorization).toBe(`Bearer ${NODE_TOKEN}`);
@@ -282,7 +280,7 @@ describe('LocalProvider node agent', { timeout: 15_000 }, () => {
     expect(registrations).toHaveLength(1);
   });
 
-  it('stops heartbeating when its folder is removed behind Berth\'s back', async () => {
+  it("stops heartbeating when its folder is removed behind Berth's back", async () => {
     const vm = await provider.create(agentSpec('job2'));
     const dir = path.join(dataDir, 'local-vms', vm.id);
     expect(await waitFor(() => of('node-job2').length >= 1, 10_000)).toBe(true);

@@ -80,7 +80,10 @@ describe('stored credentials', () => {
   it("a record copied to another tenant's row does not open", async () => {
     const ring = loadKeyring({ dataDir });
     const row = await db.selectFrom('provider_credentials').selectAll().where('tenant_id', '=', 'acme').executeTakeFirstOrThrow();
-    await db.insertInto('provider_credentials').values({ ...row, tenant_id: 'globex' }).execute();
+    await db
+      .insertInto('provider_credentials')
+      .values({ ...row, tenant_id: 'globex' })
+      .execute();
     await expect(loadCredential(db, ring, { tenantId: 'globex', provider: 'hetzner' })).rejects.toThrow(VaultError);
     await db.deleteFrom('provider_credentials').where('tenant_id', '=', 'globex').execute();
   });

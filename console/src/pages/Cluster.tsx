@@ -59,7 +59,12 @@ export function useCluster() {
   useEffect(() => {
     if (!data) return;
     for (const job of data.jobs) phases.current.set(job.job_id, job.phase);
-    const wanted = new Set(data.jobs.filter(inFlight).slice(0, MAX_STREAMS).map((j) => j.job_id));
+    const wanted = new Set(
+      data.jobs
+        .filter(inFlight)
+        .slice(0, MAX_STREAMS)
+        .map((j) => j.job_id),
+    );
     for (const [id, close] of streams.current) {
       if (!wanted.has(id)) {
         close();
@@ -181,10 +186,7 @@ export function ClusterPage() {
   const jobPool = params.get('job_pool') ?? '';
   const jobPools = useMemo(() => [...new Set((data?.jobs ?? []).map((j) => j.pool).filter((p): p is string => !!p))].sort(), [data]);
   const jobs = (data?.jobs ?? []).filter(
-    (j) =>
-      (JOB_FILTERS[jobFilter] ?? JOB_FILTERS.recent!).test(j) &&
-      (!provider || j.provider === provider) &&
-      (!jobPool || (jobPool === '-' ? !j.pool : j.pool === jobPool)),
+    (j) => (JOB_FILTERS[jobFilter] ?? JOB_FILTERS.recent!).test(j) && (!provider || j.provider === provider) && (!jobPool || (jobPool === '-' ? !j.pool : j.pool === jobPool)),
   );
 
   async function runConfirmed() {
@@ -320,11 +322,22 @@ export function ClusterPage() {
                           {age(n.created_at, now)}
                         </td>
                         <td class="num">
-                          {n.price_monthly_cents !== null ? cents(n.price_monthly_cents) : <span class="muted" title="registered by hand: no plan">—</span>}
+                          {n.price_monthly_cents !== null ? (
+                            cents(n.price_monthly_cents)
+                          ) : (
+                            <span class="muted" title="registered by hand: no plan">
+                              —
+                            </span>
+                          )}
                         </td>
                         <td class="row-actions">
                           {n.status === 'ready' && (
-                            <button type="button" class="button button-small button-quiet" onClick={() => setConfirm({ kind: 'delete', node: n })} aria-label={`Delete node ${n.hostname}`}>
+                            <button
+                              type="button"
+                              class="button button-small button-quiet"
+                              onClick={() => setConfirm({ kind: 'delete', node: n })}
+                              aria-label={`Delete node ${n.hostname}`}
+                            >
                               <TrashIcon size={14} /> Delete
                             </button>
                           )}
@@ -406,7 +419,12 @@ export function ClusterPage() {
                         <td class="row-actions">
                           <TemporalLink workflowId={provisionWorkflowId(j.job_id)} />
                           {inFlight(j) && (
-                            <button type="button" class="button button-small button-quiet" onClick={() => setConfirm({ kind: 'cancel', job: j })} aria-label={`Cancel job ${j.job_id}`}>
+                            <button
+                              type="button"
+                              class="button button-small button-quiet"
+                              onClick={() => setConfirm({ kind: 'cancel', job: j })}
+                              aria-label={`Cancel job ${j.job_id}`}
+                            >
                               <XIcon size={14} /> Cancel
                             </button>
                           )}
@@ -434,7 +452,8 @@ export function ClusterPage() {
           }}
         >
           <p>
-            Berth deletes its VM{confirm.node.vm_id ? ` (${providerName(confirm.node.provider)} ${confirm.node.vm_id})` : ''} and revokes the node's credential. This cannot be undone.
+            Berth deletes its VM{confirm.node.vm_id ? ` (${providerName(confirm.node.provider)} ${confirm.node.vm_id})` : ''} and revokes the node's credential. This cannot be
+            undone.
           </p>
         </ConfirmDialog>
       )}
@@ -450,9 +469,7 @@ export function ClusterPage() {
             setActionError(null);
           }}
         >
-          <p>
-            The job stops{confirm.job.hostname ? ` making ${confirm.job.hostname}` : ''}; its VM is deleted and its registration token revoked.
-          </p>
+          <p>The job stops{confirm.job.hostname ? ` making ${confirm.job.hostname}` : ''}; its VM is deleted and its registration token revoked.</p>
         </ConfirmDialog>
       )}
     </div>

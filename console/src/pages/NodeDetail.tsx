@@ -99,13 +99,27 @@ export function NodeDetailPage({ nodeId, jobId }: { nodeId?: string; jobId?: str
     }
   }
 
-  if (error && !data) return <div class="page"><Alert title="This node could not be loaded">{error}</Alert></div>;
-  if (!data) return <div class="page"><Loading /></div>;
+  if (error && !data)
+    return (
+      <div class="page">
+        <Alert title="This node could not be loaded">{error}</Alert>
+      </div>
+    );
+  if (!data)
+    return (
+      <div class="page">
+        <Loading />
+      </div>
+    );
   if (!node && !job) {
     return (
       <div class="page">
-        <h1 tabIndex={-1} data-page-title>Not found</h1>
-        <Alert tone="warn">There is no such {nodeId ? 'node' : 'job'} for this tenant. <Link href="/cluster">Back to the cluster</Link></Alert>
+        <h1 tabIndex={-1} data-page-title>
+          Not found
+        </h1>
+        <Alert tone="warn">
+          There is no such {nodeId ? 'node' : 'job'} for this tenant. <Link href="/cluster">Back to the cluster</Link>
+        </Alert>
       </div>
     );
   }
@@ -141,11 +155,7 @@ export function NodeDetailPage({ nodeId, jobId }: { nodeId?: string; jobId?: str
         </div>
       </header>
       {error && <Alert tone="warn">{error}</Alert>}
-      {job?.error && (
-        <Alert title={job.phase === 'cancelled' ? 'The job was cancelled' : 'The job failed'}>
-          {job.error}
-        </Alert>
-      )}
+      {job?.error && <Alert title={job.phase === 'cancelled' ? 'The job was cancelled' : 'The job failed'}>{job.error}</Alert>}
 
       <div class="grid-2">
         <section class="card" aria-labelledby="facts-title">
@@ -241,7 +251,14 @@ export function NodeDetailPage({ nodeId, jobId }: { nodeId?: string; jobId?: str
       )}
 
       {confirm === 'delete' && node && (
-        <ConfirmDialog title={`Delete node ${node.hostname}?`} confirmLabel="Delete node" busy={busy} error={actionError} onConfirm={() => void act()} onCancel={() => setConfirm(null)}>
+        <ConfirmDialog
+          title={`Delete node ${node.hostname}?`}
+          confirmLabel="Delete node"
+          busy={busy}
+          error={actionError}
+          onConfirm={() => void act()}
+          onCancel={() => setConfirm(null)}
+        >
           <p>
             Berth deletes its VM{node.vm_id ? ` (${node.vm_id})` : ''} at {providerName(node.provider)} and revokes the node. This cannot be undone.
           </p>

@@ -61,12 +61,20 @@ export function PoolsPage() {
               <tr>
                 <th scope="col">Name</th>
                 <th scope="col">Template</th>
-                <th scope="col" class="num">Ready / desired</th>
-                <th scope="col" class="num">Min–max</th>
-                <th scope="col" class="num">CPU</th>
+                <th scope="col" class="num">
+                  Ready / desired
+                </th>
+                <th scope="col" class="num">
+                  Min–max
+                </th>
+                <th scope="col" class="num">
+                  CPU
+                </th>
                 <th scope="col">State</th>
                 <th scope="col">Last action</th>
-                <th scope="col"><span class="visually-hidden">Links</span></th>
+                <th scope="col">
+                  <span class="visually-hidden">Links</span>
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -256,14 +264,24 @@ export function PoolNewPage() {
           {catalogueError && <Alert tone="warn">{catalogueError}</Alert>}
           <div class="form-row">
             <ErrorField field="template.provider" label="Provider" errors={errors}>
-              <select id={fieldId('template.provider')} value={form.provider} onChange={(e) => set('provider', e.currentTarget.value)} {...describedBy(fieldId('template.provider'), errors['template.provider'], false)}>
+              <select
+                id={fieldId('template.provider')}
+                value={form.provider}
+                onChange={(e) => set('provider', e.currentTarget.value)}
+                {...describedBy(fieldId('template.provider'), errors['template.provider'], false)}
+              >
                 {(providerList.length ? providerList : [{ name: 'local', configured: true }]).map((p) => (
                   <option value={p.name}>{providerName(p.name)}</option>
                 ))}
               </select>
             </ErrorField>
             <ErrorField field="template.region" label="Region" errors={errors}>
-              <select id={fieldId('template.region')} value={form.region} onChange={(e) => set('region', e.currentTarget.value)} {...describedBy(fieldId('template.region'), errors['template.region'], false)}>
+              <select
+                id={fieldId('template.region')}
+                value={form.region}
+                onChange={(e) => set('region', e.currentTarget.value)}
+                {...describedBy(fieldId('template.region'), errors['template.region'], false)}
+              >
                 {regionList.map((r) => (
                   <option value={r.name}>
                     {r.name} — {r.description}
@@ -272,7 +290,12 @@ export function PoolNewPage() {
               </select>
             </ErrorField>
             <ErrorField field="template.plan" label="Plan" errors={errors}>
-              <select id={fieldId('template.plan')} value={form.plan} onChange={(e) => set('plan', e.currentTarget.value)} {...describedBy(fieldId('template.plan'), errors['template.plan'], false)}>
+              <select
+                id={fieldId('template.plan')}
+                value={form.plan}
+                onChange={(e) => set('plan', e.currentTarget.value)}
+                {...describedBy(fieldId('template.plan'), errors['template.plan'], false)}
+              >
                 {planList.map((p) => (
                   <option value={p.name}>
                     {p.name} — {p.vcpu} vCPU, {memory(p.memory_mb)}, {money(p.price_monthly, p.currency)}/mo
@@ -441,7 +464,9 @@ export function PoolDetailPage({ name }: { name: string }) {
     return (
       <div class="page">
         <h1 tabIndex={-1}>Pool {name}</h1>
-        <Alert tone="warn">There is no pool named {name}. <Link href="/pools">All pools</Link></Alert>
+        <Alert tone="warn">
+          There is no pool named {name}. <Link href="/pools">All pools</Link>
+        </Alert>
       </div>
     );
   }
@@ -449,7 +474,16 @@ export function PoolDetailPage({ name }: { name: string }) {
   const live = nodes.filter((n) => n.status !== 'decommissioned');
   const editField = (key: 'desired' | 'min' | 'max', label: string) => (
     <Field id={`edit-${key}`} label={label} error={editErrors[key]}>
-      <input id={`edit-${key}`} type="number" inputMode="numeric" min={0} value={edit[key]} onInput={(e) => setEdit((x) => ({ ...x, [key]: e.currentTarget.value }))} {...describedBy(`edit-${key}`, editErrors[key], false)} disabled={pool.state === 'deleting'} />
+      <input
+        id={`edit-${key}`}
+        type="number"
+        inputMode="numeric"
+        min={0}
+        value={edit[key]}
+        onInput={(e) => setEdit((x) => ({ ...x, [key]: e.currentTarget.value }))}
+        {...describedBy(`edit-${key}`, editErrors[key], false)}
+        disabled={pool.state === 'deleting'}
+      />
     </Field>
   );
 
@@ -490,7 +524,11 @@ export function PoolDetailPage({ name }: { name: string }) {
         <Stat label="Draining" value={String(pool.nodes.draining)} />
         <Stat label="Unhealthy" value={String(pool.nodes.unhealthy)} />
         <Stat label="CPU average" value={cpu(pool.cpu_average)} note={pool.autoscaling ? `over ${pool.autoscaling.window}` : 'autoscaling off'} testid="pool-cpu" />
-        <Stat label="Capacity" value={`${pool.capacity.vcpu} vCPU`} note={`${memory(pool.capacity.memory_mb)} RAM · ${money(pool.capacity.price_monthly, pool.capacity.currency)}/mo`} />
+        <Stat
+          label="Capacity"
+          value={`${pool.capacity.vcpu} vCPU`}
+          note={`${memory(pool.capacity.memory_mb)} RAM · ${money(pool.capacity.price_monthly, pool.capacity.currency)}/mo`}
+        />
       </div>
 
       <div class="grid-2">
@@ -506,9 +544,17 @@ export function PoolDetailPage({ name }: { name: string }) {
               </button>
             </div>
           </form>
-          {editNote && <p class="note" role="status">{editNote}</p>}
+          {editNote && (
+            <p class="note" role="status">
+              {editNote}
+            </p>
+          )}
           <p class="note">
-            Autoscaling: {pool.autoscaling ? `out above ${pool.autoscaling.scale_out_cpu ?? '—'}, in below ${pool.autoscaling.scale_in_cpu ?? '—'}, cooldown ${pool.autoscaling.cooldown}` : 'off'} · evaluated every {pool.evaluation_interval} · unhealthy after {pool.health.unhealthy_after}
+            Autoscaling:{' '}
+            {pool.autoscaling
+              ? `out above ${pool.autoscaling.scale_out_cpu ?? '—'}, in below ${pool.autoscaling.scale_in_cpu ?? '—'}, cooldown ${pool.autoscaling.cooldown}`
+              : 'off'}{' '}
+            · evaluated every {pool.evaluation_interval} · unhealthy after {pool.health.unhealthy_after}
           </p>
         </section>
         <section class="card" aria-labelledby="log-title">
@@ -541,7 +587,9 @@ export function PoolDetailPage({ name }: { name: string }) {
                   <th scope="col">Hostname</th>
                   <th scope="col">VM</th>
                   <th scope="col">Status</th>
-                  <th scope="col" class="num">Age</th>
+                  <th scope="col" class="num">
+                    Age
+                  </th>
                 </tr>
               </thead>
               <tbody>
@@ -567,7 +615,14 @@ export function PoolDetailPage({ name }: { name: string }) {
       </section>
 
       {confirm && (
-        <ConfirmDialog title={`Delete pool ${name}?`} confirmLabel="Delete pool" busy={deleting} error={deleteError} onConfirm={() => void remove()} onCancel={() => setConfirm(false)}>
+        <ConfirmDialog
+          title={`Delete pool ${name}?`}
+          confirmLabel="Delete pool"
+          busy={deleting}
+          error={deleteError}
+          onConfirm={() => void remove()}
+          onCancel={() => setConfirm(false)}
+        >
           <p>Every node of the pool is drained and removed, then the pool itself. Jobs still provisioning are cancelled.</p>
         </ConfirmDialog>
       )}

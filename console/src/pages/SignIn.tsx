@@ -43,7 +43,8 @@ export function SignInPage() {
         </div>
         <h1>Sign in to the console</h1>
         <p class="muted">
-          Use an admin key of your tenant. <code>npm start</code> prints the first one and keeps it in <code>data/secrets/admin-token</code>; <code>npm run berth -- key create</code> makes more.
+          Use an admin key of your tenant. <code>npm start</code> prints the first one and keeps it in <code>data/secrets/admin-token</code>;{' '}
+          <code>npm run berth -- key create</code> makes more.
         </p>
         {reason && <Alert tone="warn">{reason}</Alert>}
         <Field id="admin-key" label="Admin key" error={error} hint="Kept in this tab only, until you sign out or close it.">

@@ -9,7 +9,18 @@ import { cents, clock, disk, hourly, memory, money, plural, providerName, shortI
 import { ArrowLeftIcon, CheckCircleIcon, CheckIcon, KeyIcon, SortIcon, XCircleIcon } from '../icons.js';
 import { navigate } from '../router.js';
 import { openStream } from '../sse.js';
-import { FINAL_PHASES, type DryRun, type JobDetail, type NodeRequest, type Phase, type PhaseEvent, type Plan, type PlansAnswer, type ProviderStatus, type Region } from '../types.js';
+import {
+  FINAL_PHASES,
+  type DryRun,
+  type JobDetail,
+  type NodeRequest,
+  type Phase,
+  type PhaseEvent,
+  type Plan,
+  type PlansAnswer,
+  type ProviderStatus,
+  type Region,
+} from '../types.js';
 
 type StepId = 'provider' | 'token' | 'region' | 'plan' | 'details' | 'confirm' | 'run';
 
@@ -90,7 +101,21 @@ function useStepFocus(ref: { current: HTMLElement | null }, ready = true) {
   }, [ready]);
 }
 
-function StepFrame({ title, lede, children, onSubmit, id, ready = true }: { title: string; lede?: ComponentChildren; children: ComponentChildren; onSubmit?: () => void; id: StepId; ready?: boolean }) {
+function StepFrame({
+  title,
+  lede,
+  children,
+  onSubmit,
+  id,
+  ready = true,
+}: {
+  title: string;
+  lede?: ComponentChildren;
+  children: ComponentChildren;
+  onSubmit?: () => void;
+  id: StepId;
+  ready?: boolean;
+}) {
   const ref = useRef<HTMLFormElement>(null);
   useStepFocus(ref, ready);
   const submit = (e: Event) => {
@@ -116,7 +141,19 @@ function StepFrame({ title, lede, children, onSubmit, id, ready = true }: { titl
   );
 }
 
-function Actions({ onBack, next = 'Next', busy = false, disabled = false, children }: { onBack?: () => void; next?: string | null; busy?: boolean; disabled?: boolean; children?: ComponentChildren }) {
+function Actions({
+  onBack,
+  next = 'Next',
+  busy = false,
+  disabled = false,
+  children,
+}: {
+  onBack?: () => void;
+  next?: string | null;
+  busy?: boolean;
+  disabled?: boolean;
+  children?: ComponentChildren;
+}) {
   return (
     <div class="actions step-actions">
       {onBack && (
@@ -156,9 +193,21 @@ function ProviderStep({ draft, onNext }: { draft: Draft; onNext(p: ProviderStatu
     onNext(p);
   };
   const status = (p: ProviderStatus) =>
-    p.name === 'local' ? 'No token needed: VMs run as processes on the Berth host.' : p.fingerprint ? `Token stored (${p.fingerprint})` : p.configured ? 'Ready to use' : 'Needs an API token';
+    p.name === 'local'
+      ? 'No token needed: VMs run as processes on the Berth host.'
+      : p.fingerprint
+        ? `Token stored (${p.fingerprint})`
+        : p.configured
+          ? 'Ready to use'
+          : 'Needs an API token';
   return (
-    <StepFrame id="provider" title="Where should the node run?" lede="Berth creates a VM at this provider, with cloud-init that registers it as a node." onSubmit={submit} ready={!!list}>
+    <StepFrame
+      id="provider"
+      title="Where should the node run?"
+      lede="Berth creates a VM at this provider, with cloud-init that registers it as a node."
+      onSubmit={submit}
+      ready={!!list}
+    >
       {error && <Alert title="The providers could not be listed">{error}</Alert>}
       {!list && !error && <Loading label="Loading providers…" />}
       {list && (
@@ -166,7 +215,16 @@ function ProviderStep({ draft, onNext }: { draft: Draft; onNext(p: ProviderStatu
           <legend class="visually-hidden">Provider</legend>
           {list.map((p) => (
             <label class={`choice${choice === p.name ? ' choice-selected' : ''}`} key={p.name}>
-              <input type="radio" name="provider" value={p.name} checked={choice === p.name} onChange={() => { setChoice(p.name); setMissing(false); }} />
+              <input
+                type="radio"
+                name="provider"
+                value={p.name}
+                checked={choice === p.name}
+                onChange={() => {
+                  setChoice(p.name);
+                  setMissing(false);
+                }}
+              />
               <span class="choice-title">{providerName(p.name)}</span>
               <span class="choice-note">
                 {p.fingerprint && <KeyIcon size={13} />} {status(p)}
@@ -175,7 +233,11 @@ function ProviderStep({ draft, onNext }: { draft: Draft; onNext(p: ProviderStatu
           ))}
         </fieldset>
       )}
-      {missing && <div class="field-error" role="alert">Choose a provider.</div>}
+      {missing && (
+        <div class="field-error" role="alert">
+          Choose a provider.
+        </div>
+      )}
       <Actions next="Next" disabled={!list} />
     </StepFrame>
   );
@@ -200,7 +262,8 @@ function TokenStep({ provider, onBack, onNext }: { provider: ProviderStatus; onB
       forgetCatalogue(provider.name);
       onNext({ ...provider, configured: true, fingerprint: res.fingerprint });
     } catch (err) {
-      if (err instanceof ApiError && err.status === 422 && err.code === 'invalid_token') setError(`${name} refused this token: ${err.message.replace(new RegExp(`^${provider.name}: `), '')}`);
+      if (err instanceof ApiError && err.status === 422 && err.code === 'invalid_token')
+        setError(`${name} refused this token: ${err.message.replace(new RegExp(`^${provider.name}: `), '')}`);
       else if (err instanceof ApiError && err.status === 400) setError(`This is not a token ${name} could accept: ${err.message.replace(/^token: /, '')}.`);
       else if (err instanceof ApiError && err.status === 503) setError(`${name} did not answer the check. Nothing was stored; try again in a moment. (${err.message})`);
       else setError(describe(err));
@@ -215,7 +278,12 @@ function TokenStep({ provider, onBack, onNext }: { provider: ProviderStatus; onB
       : 'A personal access token with full access, or the droplet, region, size, tag, SSH key and account scopes Berth needs.';
 
   return (
-    <StepFrame id="token" title={`${name} API token`} lede="Berth checks the token with the provider, then stores it encrypted for this tenant. It is never shown again, here or anywhere." onSubmit={() => void verify()}>
+    <StepFrame
+      id="token"
+      title={`${name} API token`}
+      lede="Berth checks the token with the provider, then stores it encrypted for this tenant. It is never shown again, here or anywhere."
+      onSubmit={() => void verify()}
+    >
       {!another ? (
         <div class="stored-token">
           <p>
@@ -242,7 +310,15 @@ function TokenStep({ provider, onBack, onNext }: { provider: ProviderStatus; onB
             />
           </Field>
           {provider.fingerprint && (
-            <button type="button" class="link-button" onClick={() => { setAnother(false); setError(null); setToken(''); }}>
+            <button
+              type="button"
+              class="link-button"
+              onClick={() => {
+                setAnother(false);
+                setError(null);
+                setToken('');
+              }}
+            >
               Keep the stored token ({provider.fingerprint})
             </button>
           )}
@@ -380,9 +456,27 @@ function PlanStep({ draft, onBack, onNext }: { draft: Draft; onBack(): void; onN
             </thead>
             <tbody>
               {rows.map((p) => (
-                <tr key={p.name} class={choice === p.name ? 'row-selected' : undefined} onClick={() => { setChoice(p.name); setMissing(false); }}>
+                <tr
+                  key={p.name}
+                  class={choice === p.name ? 'row-selected' : undefined}
+                  onClick={() => {
+                    setChoice(p.name);
+                    setMissing(false);
+                  }}
+                >
                   <td>
-                    <input type="radio" name="plan" id={`plan-${p.name}`} value={p.name} checked={choice === p.name} onChange={() => { setChoice(p.name); setMissing(false); }} aria-label={`${p.name}: ${p.vcpu} vCPU, ${memory(p.memory_mb)} RAM, ${disk(p.disk_gb)} disk, ${money(p.price_monthly, p.currency)} a month`} />
+                    <input
+                      type="radio"
+                      name="plan"
+                      id={`plan-${p.name}`}
+                      value={p.name}
+                      checked={choice === p.name}
+                      onChange={() => {
+                        setChoice(p.name);
+                        setMissing(false);
+                      }}
+                      aria-label={`${p.name}: ${p.vcpu} vCPU, ${memory(p.memory_mb)} RAM, ${disk(p.disk_gb)} disk, ${money(p.price_monthly, p.currency)} a month`}
+                    />
                   </td>
                   <td>
                     <label for={`plan-${p.name}`} class="mono strong">
@@ -401,13 +495,27 @@ function PlanStep({ draft, onBack, onNext }: { draft: Draft; onBack(): void; onN
           </table>
         </div>
       )}
-      {missing && <div class="field-error" role="alert">Choose a plan.</div>}
+      {missing && (
+        <div class="field-error" role="alert">
+          Choose a plan.
+        </div>
+      )}
       <Actions onBack={onBack} disabled={!answer || answer.plans.length === 0} />
     </StepFrame>
   );
 }
 
-function DetailsStep({ draft, errors: initial, onBack, onNext }: { draft: Draft; errors: FieldErrors; onBack(): void; onNext(d: Pick<Draft, 'hostname' | 'sshKey' | 'labels'>): void }) {
+function DetailsStep({
+  draft,
+  errors: initial,
+  onBack,
+  onNext,
+}: {
+  draft: Draft;
+  errors: FieldErrors;
+  onBack(): void;
+  onNext(d: Pick<Draft, 'hostname' | 'sshKey' | 'labels'>): void;
+}) {
   const [hostname, setHostname] = useState(draft.hostname);
   const [sshKey, setSshKey] = useState(draft.sshKey);
   const [labels, setLabels] = useState(draft.labels);
@@ -424,15 +532,55 @@ function DetailsStep({ draft, errors: initial, onBack, onNext }: { draft: Draft;
   return (
     <StepFrame id="details" title="Hostname and SSH key" lede="Both are optional." onSubmit={submit}>
       <Field id="hostname" label="Hostname" optional hint="Without one, the VM is named after its job (berth-<job id>)." error={errors.hostname}>
-        <input id="hostname" name="hostname" type="text" autoComplete="off" spellcheck={false} value={hostname} placeholder="worker-1" onInput={(e) => setHostname(e.currentTarget.value)} {...describedBy('hostname', errors.hostname)} />
+        <input
+          id="hostname"
+          name="hostname"
+          type="text"
+          autoComplete="off"
+          spellcheck={false}
+          value={hostname}
+          placeholder="worker-1"
+          onInput={(e) => setHostname(e.currentTarget.value)}
+          {...describedBy('hostname', errors.hostname)}
+        />
       </Field>
-      <Field id="ssh_key" label="SSH public key" optional hint="For break-glass console access. Berth adds it to the provider account once and puts it on the VM." error={errors.ssh_key}>
-        <textarea id="ssh_key" name="ssh_key" rows={3} spellcheck={false} value={sshKey} placeholder="ssh-ed25519 AAAA… you@laptop" onInput={(e) => setSshKey(e.currentTarget.value)} {...describedBy('ssh_key', errors.ssh_key)} />
+      <Field
+        id="ssh_key"
+        label="SSH public key"
+        optional
+        hint="For break-glass console access. Berth adds it to the provider account once and puts it on the VM."
+        error={errors.ssh_key}
+      >
+        <textarea
+          id="ssh_key"
+          name="ssh_key"
+          rows={3}
+          spellcheck={false}
+          value={sshKey}
+          placeholder="ssh-ed25519 AAAA… you@laptop"
+          onInput={(e) => setSshKey(e.currentTarget.value)}
+          {...describedBy('ssh_key', errors.ssh_key)}
+        />
       </Field>
       <details class="advanced" open={!!errors.labels || !!labels.trim()}>
         <summary>Advanced</summary>
-        <Field id="labels" label="Labels" optional hint="One key=value a line, put on the VM. berth.dev/simulate=never-register makes a local VM that never calls back." error={errors.labels}>
-          <textarea id="labels" name="labels" rows={3} spellcheck={false} value={labels} placeholder="team=web" onInput={(e) => setLabels(e.currentTarget.value)} {...describedBy('labels', errors.labels)} />
+        <Field
+          id="labels"
+          label="Labels"
+          optional
+          hint="One key=value a line, put on the VM. berth.dev/simulate=never-register makes a local VM that never calls back."
+          error={errors.labels}
+        >
+          <textarea
+            id="labels"
+            name="labels"
+            rows={3}
+            spellcheck={false}
+            value={labels}
+            placeholder="team=web"
+            onInput={(e) => setLabels(e.currentTarget.value)}
+            {...describedBy('labels', errors.labels)}
+          />
         </Field>
       </details>
       <Actions onBack={onBack} next="Review" />
@@ -504,7 +652,8 @@ function ConfirmStep({
       {preview && (
         <>
           <p class="preview-sentence" data-testid="preview-sentence">
-            We will create a <strong class="mono">{plan.name}</strong> VM in <strong class="mono">{preview.would_create.region}</strong> for ~{cost}/mo. Provisioning will take {eta}.
+            We will create a <strong class="mono">{plan.name}</strong> VM in <strong class="mono">{preview.would_create.region}</strong> for ~{cost}/mo. Provisioning will take{' '}
+            {eta}.
           </p>
           <dl class="facts">
             <dt>Provider</dt>
@@ -627,7 +776,7 @@ function RunStep({ jobId, startedAt, draft, onEnd }: { jobId: string; startedAt:
       ? 'Checking the provider credentials…'
       : current === 'decommissioning'
         ? 'Cleaning up: deleting the VM and revoking its token…'
-        : RUN_PHASES.find((p) => p.phase === current)?.note ?? current;
+        : (RUN_PHASES.find((p) => p.phase === current)?.note ?? current);
 
   async function doCancel() {
     setCancel('busy');
@@ -666,9 +815,7 @@ function RunStep({ jobId, startedAt, draft, onEnd }: { jobId: string; startedAt:
                 <span class="phase-label">{p.label}</span>
                 <span class="phase-note">{p.note}</span>
               </div>
-              <span class="phase-time">
-                {state === 'done' || state === 'failed' ? since(seen.get(p.phase)) : state === 'current' ? 'in progress' : 'waiting'}
-              </span>
+              <span class="phase-time">{state === 'done' || state === 'failed' ? since(seen.get(p.phase)) : state === 'current' ? 'in progress' : 'waiting'}</span>
             </li>
           );
         })}
