@@ -100,7 +100,7 @@ export function registerRoutes(deps: AppDeps) {
       }
       // Hand the token back so the VM's retry can deliver again; a repeat gets the same node.
       await releaseRegistrationToken(db, claim);
-      deps.logger.warn({ err, jobId: claim.jobId }, 'could not deliver a registration to its job; the VM will retry');
+      deps.logger.warn({ err, job_id: claim.jobId, tenant_id: claim.tenantId }, 'could not deliver a registration to its job; the VM will retry');
       throw notDelivered(5);
     }
     await completeRegistrationToken(db, claim);

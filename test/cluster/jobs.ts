@@ -116,29 +116,27 @@ export function percentile(values: number[], p: number): number {
 }
 
 /**
- * Registrations an API kill cut, from the VMs' consoles. A VM whose request was in flight when its
- * API died retries, and the restarted API answers 401: the token was consumed before the job got
- * the registration, and nothing gives it back (api/routes/register.ts releases it only when the
- * delivery fails in a live API). Such a VM gives up; its job fails after BERTH_REGISTRATION_TTL
- * unless the delivery had got through, in which case the job is ready but its VM never got a node
- * token. The 401s also count in the API's failure limiter against the VMs' address: local VMs all
- * call from 127.0.0.1, so after 20 of them every local VM gets 429, which the bootstrap takes as
- * final too.
+ * What the VMs' consoles say of their registrations: `cut` (refused 401: a token lost with its
+ * claim), `blocked` (refused 429 by the failure limiter; local VMs all call from 127.0.0.1) and
+ * `leased` (told 503 to wait: a claim of a killed API's attempt still held the token, and the
+ * retry delivered it once the claim lapsed).
  */
-export function cutRegistrations(vmsDir: string): { cut: Set<string>; blocked: Set<string> } {
+export function cutRegistrations(vmsDir: string): { cut: Set<string>; blocked: Set<string>; leased: Set<string> } {
   const cut = new Set<string>();
   const blocked = new Set<string>();
+  const leased = new Set<string>();
   for (const vmId of fs.readdirSync(vmsDir).filter((e) => !e.startsWith('.'))) {
     try {
       const job = (JSON.parse(fs.readFileSync(path.join(vmsDir, vmId, 'meta.json'), 'utf8')) as { labels: Record<string, string> }).labels['berth.dev/job']!;
       const output = fs.readFileSync(path.join(vmsDir, vmId, 'console.log'), 'utf8');
       if (output.includes('registration refused (401)')) cut.add(job);
       if (output.includes('registration refused (429)')) blocked.add(job);
+      if (output.includes('not registered yet (503)')) leased.add(job);
     } catch {
       // a VM being deleted
     }
   }
-  return { cut, blocked };
+  return { cut, blocked, leased };
 }
 
 /** The register round trips the APIs logged (info level: one line per request), in ms. */
