@@ -2,6 +2,7 @@ import {
   ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   allHandlersFinished,
   condition,
   getExternalWorkflowHandle,
@@ -144,7 +145,9 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
     await condition(allHandlersFinished);
     return { jobId, nodeId, vmId };
   } catch (err) {
-    const cancelled = isCancellation(err);
+    // A cancel that found its create's worker dead ends as that attempt's timeout, not as a
+    // cancellation: the request still decides how the job ends (patched: older runs said failed).
+    const cancelled = isCancellation(err) || (CancellationScope.current().consideredCancelled && patched('cancel-outlasts-activity-timeout'));
     const reason = cancelled ? 'cancelled on request' : describeFailure(err);
     await CancellationScope.nonCancellable(async () => {
       await setPhase('decommissioning', { error: reason });
@@ -161,7 +164,7 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
     });
     ended = true;
     await condition(allHandlersFinished);
-    if (cancelled) throw err;
+    if (cancelled) throw isCancellation(err) ? err : new CancelledFailure('cancelled on request');
     throw ApplicationFailure.nonRetryable(reason, 'ProvisionFailed');
   }
 }

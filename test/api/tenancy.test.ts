@@ -95,7 +95,14 @@ describe.each(dialects())('%s', (_dialect, database) => {
     it('allows a node exactly at the budget and refuses one cent over with 402', async () => {
       const owner = await tenant('t-budget', 'enterprise');
       const { as } = owner;
-      expect((await as('GET', '/cluster/budget')).body).toEqual({ monthly_cents: null, committed_cents: 0, remaining_cents: null, nodes_counted: 0 });
+      expect((await as('GET', '/cluster/budget')).body).toEqual({
+        monthly_cents: null,
+        committed_cents: 0,
+        remaining_cents: null,
+        nodes_counted: 0,
+        tier: 'enterprise',
+        node_cap: null,
+      });
       // local-1 costs 100 cents a month: 299 is one cent short of the third node.
       expect((await as('PUT', '/cluster/budget', { monthly_cents: 299 })).status).toBe(200);
       const first = await Promise.all([1, 2].map(() => as('POST', '/cluster/nodes', NEVER_REGISTER)));
@@ -108,7 +115,14 @@ describe.each(dialects())('%s', (_dialect, database) => {
       await as('PUT', '/cluster/budget', { monthly_cents: 300 });
       const exact = await as('POST', '/cluster/nodes', NEVER_REGISTER);
       expect(exact.status).toBe(202);
-      expect((await as('GET', '/cluster/budget')).body).toEqual({ monthly_cents: 300, committed_cents: 300, remaining_cents: 0, nodes_counted: 3 });
+      expect((await as('GET', '/cluster/budget')).body).toEqual({
+        monthly_cents: 300,
+        committed_cents: 300,
+        remaining_cents: 0,
+        nodes_counted: 3,
+        tier: 'enterprise',
+        node_cap: null,
+      });
 
       await as('PUT', '/cluster/budget', { monthly_cents: null });
       const unlimited = await as('POST', '/cluster/nodes', NEVER_REGISTER);

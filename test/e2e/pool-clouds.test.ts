@@ -44,7 +44,15 @@ describe.each(CLOUDS)('a pool on $name', (cloud: Cloud) => {
   let pools: ReturnType<typeof poolHelpers>;
   /** The pool's servers in the emulator. */
   const poolVms = () => emu.vms().filter((vm) => vm.pool === name);
-  const readyNodes = async () => pools.nodes(name);
+  /** The pool's ready nodes once each shows its VM (a VM that called back before its create returned is bound first and gets its VM id a moment later). */
+  const readyNodes = async () => {
+    let nodes = await pools.nodes(name);
+    for (let i = 0; i < 50 && nodes.some((n) => !n.vm_id); i++) {
+      await sleep(100);
+      nodes = await pools.nodes(name);
+    }
+    return nodes;
+  };
   /** The pool's first decision to remove this node (unhealthy only lasts until the next pass: too short to poll for). */
   const removalOf = async (nodeId: string, timeout = 20_000) => {
     const deadline = Date.now() + timeout;
