@@ -102,14 +102,16 @@ export interface PhaseChange {
 /**
  * A job reached a phase: the row takes the phase (and the VM, node or error that came with it), the
  * progress gets the phase once, and an ending frees the job's place under the cap and budget.
+ * True when the phase was entered now (its progress row is new), false for a repeat or a late write.
  */
-export async function recordPhase(db: Db, change: PhaseChange): Promise<void> {
-  // Never back: the API records 'registering' and may be ahead of the workflow, and a late write of
+export async function recordPhase(db: Db, change: PhaseChange): Promise<boolean> {
+  // Never back: the API records 'registering' and may be ahead of the workflow (an activity records
+  // 'bootstrapping' when its create returns, possibly after the VM called back), and a late write of
   // an earlier phase must not reopen a job that is ending to a registration.
   const later = PHASES.slice(PHASES.indexOf(change.phase) + 1);
   const phase = later.length === 0 ? change.phase : sql<string>`case when phase in (${sql.join(later)}) then phase else ${change.phase} end`;
-  await db.transaction().execute(async (trx) => {
-    await trx
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
       .updateTable('jobs')
       .set({
         phase,
@@ -119,13 +121,21 @@ export async function recordPhase(db: Db, change: PhaseChange): Promise<void> {
         ...(change.error !== undefined && { error: change.error }),
       })
       .where('job_id', '=', change.jobId)
-      .execute();
-    await trx
-      .insertInto('job_progress')
-      .values({ job_id: change.jobId, phase: change.phase, at: change.at, seq: PHASES.indexOf(change.phase) })
-      .onConflict((oc) => oc.columns(['job_id', 'phase']).doNothing())
-      .execute();
+      .returning('phase')
+      .executeTakeFirst();
+    // A phase the job is already past is not progress: a late write (an activity's attempt that
+    // outlived a cancel) must not add an earlier phase after the ending to what the API streams.
+    let entered = false;
+    if (row?.phase === change.phase) {
+      const progress = await trx
+        .insertInto('job_progress')
+        .values({ job_id: change.jobId, phase: change.phase, at: change.at, seq: PHASES.indexOf(change.phase) })
+        .onConflict((oc) => oc.columns(['job_id', 'phase']).doNothing())
+        .executeTakeFirst();
+      entered = Number(progress.numInsertedOrUpdatedRows ?? 0) === 1;
+    }
     if (change.vmId !== undefined) await fillNodeVm(trx, change.jobId, change.vmId);
     if (SLOT_RELEASING.has(change.phase)) await releaseJobSlot(trx, change.jobId);
+    return entered;
   });
 }

@@ -68,8 +68,12 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
   let facts: NodeFacts | undefined;
   let binding: RegisterBinding | undefined;
   let ended = false;
+  // Runs from before it record every phase in a local activity of their own, and show each one in
+  // BerthPhase. Later runs let verifyProvider and createVm record the phases they pass through.
+  // Their API binds the node: one patch marker, not two.
+  const phasesInActivities = patched('phases-in-activities');
   // Runs from before it bind the node in an activity once called back, and unbind only that node.
-  const apiBinds = patched('register-binds-in-api');
+  const apiBinds = phasesInActivities || patched('register-binds-in-api');
 
   setHandler(stateQuery, () => state);
   setHandler(
@@ -97,6 +101,16 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
     await recordPhase({ jobId: input.jobId, phase, at: new Date().toISOString(), ...details });
   }
 
+  /**
+   * A phase an activity records in the database (runs with `phasesInActivities`): the workflow only
+   * moves its own state, and shows the phase in BerthPhase when `shown`: the waits a job can sit
+   * in for long (the create, the VM's boot), not the provider check.
+   */
+  function passPhase(phase: Phase, details: Pick<ProvisionState, 'vmId'> = {}, shown = true): void {
+    Object.assign(state, details, { phase });
+    if (shown) upsertSearchAttributes([{ key: SA_PHASE, value: phase }]);
+  }
+
   /** A pool's job wakes its pool's reconciler when its node is ready and when the job ends. */
   async function tellPool(): Promise<void> {
     if (!input.pool) return;
@@ -110,21 +124,27 @@ export async function provisionNode(input: ProvisionInput): Promise<ProvisionRes
   const compensations: Compensation[] = [];
   const { jobId, tenantId, provider } = input;
   try {
-    await setPhase('verifying');
-    await verifyProvider({ tenantId, provider });
-
-    await setPhase('provisioning');
+    if (phasesInActivities) {
+      passPhase('verifying', {}, false);
+      await verifyProvider({ tenantId, provider, jobId });
+      passPhase('provisioning');
+    } else {
+      await setPhase('verifying');
+      await verifyProvider({ tenantId, provider });
+      await setPhase('provisioning');
+    }
     compensations.unshift({ what: 'revoke the registration token', run: () => revokeRegistrationToken({ jobId }) });
     // Registered before the create: a create that timed out may still have made the VM.
     compensations.unshift({ what: 'delete the VM', run: () => deleteJobVms({ provider, jobId, tenantId }) });
     // The API may bind the node as soon as the token exists; unbinding by job id runs after the
     // 'decommissioning' record, which stops the API from binding it.
     if (apiBinds) compensations.unshift({ what: 'unbind the node', run: () => unbindJobNode({ jobId }) });
-    const { vmId } = await createVm(input);
+    const { vmId } = await createVm(phasesInActivities ? { ...input, recordPhases: true } : input);
 
     // A VM that called back while its create returned is bound: the API recorded the phases between.
     if (!(apiBinds && binding)) {
-      await setPhase('bootstrapping', { vmId });
+      if (phasesInActivities) passPhase('bootstrapping', { vmId });
+      else await setPhase('bootstrapping', { vmId });
       if (!(await condition(() => facts !== undefined, input.registrationTtlMs))) {
         throw ApplicationFailure.nonRetryable(`the VM did not call back within ${formatDuration(input.registrationTtlMs)}`, 'RegistrationTimeout');
       }

@@ -174,6 +174,22 @@ describe.each(dialects())('%s', (_name, open) => {
       expect(await db.selectFrom('jobs').select(['phase', 'vm_id']).where('job_id', '=', jobId).executeTakeFirst()).toEqual({ phase: 'registering', vm_id: 'vm-9' });
       expect(await db.selectFrom('nodes').select(['vm_id', 'hostname']).where('job_id', '=', jobId).executeTakeFirst()).toEqual({ vm_id: 'vm-9', hostname: `berth-${jobId}` });
     });
+
+    it("adds no progress for a late activity's phase once the job is ending, and reopens nothing", async () => {
+      const { db } = await freshDb();
+      const tenantId = await tenantIn(db, 'team');
+      const { jobId, token } = await waitingJob(db, tenantId);
+      const at = () => new Date().toISOString();
+      expect(await recordPhase(db, { jobId, phase: 'decommissioning', at: at() })).toBe(true);
+      // A create that outlived the cancel records its phases when it starts and when it returns.
+      expect(await recordPhase(db, { jobId, phase: 'provisioning', at: at() })).toBe(false);
+      expect(await recordPhase(db, { jobId, phase: 'bootstrapping', vmId: 'vm-9', at: at() })).toBe(false);
+      expect(await db.selectFrom('jobs').select('phase').where('job_id', '=', jobId).executeTakeFirst()).toEqual({ phase: 'decommissioning' });
+      expect((await db.selectFrom('job_progress').select('phase').where('job_id', '=', jobId).execute()).map((r) => r.phase)).toEqual(['decommissioning']);
+      expect((await registerNode(db, { token, facts: {}, credentialHash: sha256Hex('c') })).outcome).toBe('not_waiting');
+      // A repeat of the phase the job is in is not entered twice.
+      expect(await recordPhase(db, { jobId, phase: 'decommissioning', at: at() })).toBe(false);
+    });
   });
 
   describe('node agent', () => {

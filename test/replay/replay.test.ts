@@ -29,6 +29,8 @@ it('has recorded histories of every ending to replay', () => {
     'decommission-phase-attribute',
     'provision-ready-api-binds',
     'provision-cancelled-bootstrapping-api-binds',
+    'provision-ready-phases-in-activities',
+    'provision-cancelled-bootstrapping-phases-in-activities',
   ]) {
     expect(names).toContain(expected);
   }

@@ -24,16 +24,34 @@ interface Script {
 
 const scripts = new Map<string, Script>();
 const calls = new Map<string, Name[]>();
+/** Every phase recorded, by the activities and by the recordPhase local activity. */
 const phases = new Map<string, string[]>();
+/** The phases recorded by the recordPhase local activity only. */
+const localPhases = new Map<string, string[]>();
 const entered = new Map<string, () => void>();
 
 const jobOf = () => (Context.current().info.workflowExecution?.workflowId ?? '').replace(/^provision-/, '');
 
+const record = (jobId: string, phase: string) => phases.set(jobId, [...(phases.get(jobId) ?? []), phase]);
+
+/**
+ * The phases the real verifyProvider and createVm record when the workflow asks them to: when they
+ * start, and (the create) when the VM is made.
+ */
+function phasesOf(name: Name, input: unknown): { start?: string; end?: string } {
+  const asked = input as { jobId?: string; recordPhases?: boolean } | undefined;
+  if (name === 'verifyProvider' && asked?.jobId) return { start: 'verifying' };
+  if (name === 'createVm' && asked?.recordPhases) return { start: 'provisioning', end: 'bootstrapping' };
+  return {};
+}
+
 /** A fake activity: records the call, then holds or fails as the job's script says. */
 function fake<R>(name: Name, result: R) {
-  return async (..._args: unknown[]): Promise<R> => {
+  return async (input?: unknown): Promise<R> => {
     const jobId = jobOf();
     calls.set(jobId, [...(calls.get(jobId) ?? []), name]);
+    const recorded = phasesOf(name, input);
+    if (recorded.start) record(jobId, recorded.start);
     const script = scripts.get(jobId) ?? {};
     if (script.fail === name) throw ApplicationFailure.nonRetryable(`${name} broke`, 'Scripted');
     if (script.hold === name) {
@@ -46,6 +64,7 @@ function fake<R>(name: Name, result: R) {
         clearInterval(beat);
       }
     }
+    if (recorded.end) record(jobId, recorded.end);
     return result;
   };
 }
@@ -60,7 +79,8 @@ const activities = {
   setNodeStatus: fake('setNodeStatus', undefined),
   unbindJobNode: fake('unbindJobNode', undefined),
   async recordPhase(input: { jobId: string; phase: string }) {
-    phases.set(input.jobId, [...(phases.get(input.jobId) ?? []), input.phase]);
+    record(input.jobId, input.phase);
+    localPhases.set(input.jobId, [...(localPhases.get(input.jobId) ?? []), input.phase]);
   },
 } as unknown as Activities;
 
@@ -108,6 +128,14 @@ async function waitForPhase(handle: Awaited<ReturnType<typeof start>>['handle'],
   await expect.poll(async () => (await handle.query(stateQuery)).phase, { timeout: 10_000 }).toBe(phase);
 }
 
+/** The BerthPhase values the job upserted, in order. */
+async function shownPhases(handle: Awaited<ReturnType<typeof start>>['handle']): Promise<string[]> {
+  return ((await handle.fetchHistory()).events ?? []).flatMap((e) => {
+    const data = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.BerthPhase?.data;
+    return data ? [JSON.parse(new TextDecoder().decode(data)) as string] : [];
+  });
+}
+
 async function failureOf(promise: Promise<unknown>) {
   const err = await promise.then(
     () => undefined,
@@ -130,6 +158,8 @@ describe('provisionNode', () => {
     expect(await handle.result()).toEqual({ jobId, nodeId, vmId: 'vm-1' });
     // 'registering' is the API's to record, in the transaction that bound the node.
     expect(phases.get(jobId)).toEqual(['verifying', 'provisioning', 'bootstrapping', 'ready']);
+    // The activities record the phases they pass through: one local activity is left, for 'ready'.
+    expect(localPhases.get(jobId)).toEqual(['ready']);
     expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm']);
     const events = ((await handle.fetchHistory()).events ?? []).map((e) => e.eventType);
     const accepted = events.indexOf(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED);
@@ -138,7 +168,9 @@ describe('provisionNode', () => {
     // Accepted, answered and the job finished with no workflow task in between.
     expect(events.slice(accepted, completed)).not.toContain(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
     expect(events.slice(accepted, completed)).toContain(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED);
-    await recordHistory(client, handle.workflowId, 'provision-ready-api-binds');
+    // BerthPhase shows the waits and the ending, not the provider check.
+    expect(await shownPhases(handle)).toEqual(['provisioning', 'bootstrapping', 'ready']);
+    await recordHistory(client, handle.workflowId, 'provision-ready-phases-in-activities');
   });
 
   it('answers a repeated API-bound registration with the same node id', async () => {
@@ -242,7 +274,8 @@ describe('cancel tears down whatever exists, at every phase', () => {
     expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm', ...UNDO]);
     expect(phases.get(jobId)?.slice(-2)).toEqual(['decommissioning', 'cancelled']);
     expect((await handle.query(stateQuery)).error).toBe('cancelled on request');
-    await recordHistory(client, handle.workflowId, 'provision-cancelled-bootstrapping-api-binds');
+    expect(await shownPhases(handle)).toEqual(['provisioning', 'bootstrapping', 'decommissioning', 'cancelled']);
+    await recordHistory(client, handle.workflowId, 'provision-cancelled-bootstrapping-phases-in-activities');
   });
 
   it('registering: the node is unbound first, then the VM deleted, then the token revoked', async () => {
