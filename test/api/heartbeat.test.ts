@@ -3,18 +3,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { pino } from 'pino';
+import { type Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app.js';
 import type { AppDeps } from '../../api/deps.js';
 import { ensureDefaultAdmin } from '../../db/bootstrap.js';
 import { migrate, openDatabase, type Db } from '../../db/connect.js';
 import { checkNodeCredential, revokeNodeCredential, setNodeCredential } from '../../db/node-agent.js';
-import { loadKeyring } from '../../security/key-files.js';
-import { ProviderRegistry } from '../../providers/registry.js';
 import { newSecretToken, randomId, sha256Hex } from '../../security/tokens.js';
-import { freePort } from '../../temporal/dev-server.js';
+import { offlineApp, unreachableTemporal } from '../support/offline-app.js';
+import { agentNode } from '../support/rows.js';
 
 const ADMIN_KEY = 'berth_test_admin_token_0123456789';
 
@@ -28,49 +25,20 @@ beforeAll(async () => {
   await migrate(db);
   await ensureDefaultAdmin(db, dataDir, ADMIN_KEY);
   // The heartbeat never talks to Temporal: nothing listens on this port.
-  client = new Client({ connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }) });
+  client = await unreachableTemporal();
 });
 afterAll(async () => {
   await db?.destroy();
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-function newApp(extra: Partial<AppDeps> = {}) {
-  return createApp({
-    db,
-    temporal: client,
-    providers: new ProviderRegistry({ dataDir, db, keyring: loadKeyring({ dataDir }) }),
-    taskQueue: 'none',
-    registrationTtlMs: 60_000,
-    logger: pino({ level: 'silent' }),
-    ...extra,
-  });
-}
+const newApp = (extra: Partial<AppDeps> = {}) => offlineApp(db, dataDir, client, extra);
 
 /** A ready node of the default tenant with a fresh credential. */
 async function node(options: { pool?: string; status?: string } = {}): Promise<{ nodeId: string; credential: string }> {
-  const nodeId = `node-${randomId(12)}`;
-  const now = new Date().toISOString();
-  await db
-    .insertInto('nodes')
-    .values({
-      node_id: nodeId,
-      tenant_id: 'default',
-      job_id: null,
-      provider: 'local',
-      vm_id: null,
-      hostname: nodeId,
-      status: 'ready',
-      facts: '{}',
-      created_at: now,
-      updated_at: now,
-      pool: options.pool ?? null,
-    })
-    .execute();
-  const credential = newSecretToken('bnt');
-  expect(await setNodeCredential(db, { nodeId, tenantId: 'default', hash: sha256Hex(credential) })).toBe(true);
-  if (options.status) await db.updateTable('nodes').set({ status: options.status }).where('node_id', '=', nodeId).execute();
-  return { nodeId, credential };
+  const made = await agentNode(db, { tenantId: 'default', pool: options.pool ?? null });
+  if (options.status) await db.updateTable('nodes').set({ status: options.status }).where('node_id', '=', made.nodeId).execute();
+  return made;
 }
 
 function beat(app: ReturnType<typeof newApp>, nodeId: string, authorization: string | undefined, body: unknown = { cpu: 0.5, memory: 0.25, workloads: 3 }) {

@@ -5,8 +5,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '../../api/app.js';
 import { HEARTBEAT_MAX_BYTES } from '../../api/routes/heartbeat.js';
-import { setNodeCredential } from '../../db/node-agent.js';
-import { newSecretToken, randomId, sha256Hex } from '../../security/tokens.js';
+import { agentNode } from '../support/rows.js';
 import { ADMIN_TOKEN, startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
@@ -60,25 +59,7 @@ it('answers the request after an oversized one on the same keep-alive connection
 });
 
 it('closes the connection after the heartbeat route’s own 4 KiB limit too', async () => {
-  const nodeId = `node-${randomId(12)}`;
-  const now = new Date().toISOString();
-  await stack.db
-    .insertInto('nodes')
-    .values({
-      node_id: nodeId,
-      tenant_id: stack.tenantId,
-      job_id: null,
-      provider: 'local',
-      vm_id: null,
-      hostname: nodeId,
-      status: 'ready',
-      facts: '{}',
-      created_at: now,
-      updated_at: now,
-    })
-    .execute();
-  const credential = newSecretToken('bnt');
-  expect(await setNodeCredential(stack.db, { nodeId, tenantId: stack.tenantId, hash: sha256Hex(credential) })).toBe(true);
+  const { nodeId, credential } = await agentNode(stack.db, { tenantId: stack.tenantId });
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   try {

@@ -2,20 +2,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createApp } from '../../api/app.js';
 import { ensureDefaultAdmin } from '../../db/bootstrap.js';
 import { migrate, openDatabase, type Db } from '../../db/connect.js';
-import { ProviderRegistry } from '../../providers/registry.js';
-import { loadKeyring } from '../../security/key-files.js';
-import { freePort } from '../../temporal/dev-server.js';
+import { offlineApp, unreachableTemporal } from '../support/offline-app.js';
 import { ADMIN_TOKEN } from '../support/stack.js';
 
 let dataDir: string;
 let db: Db;
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof offlineApp>;
 
 beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-pools-api-'));
@@ -23,15 +18,7 @@ beforeAll(async () => {
   await migrate(db);
   await ensureDefaultAdmin(db, dataDir, ADMIN_TOKEN);
   // A Temporal that is not there: nothing listens on this port.
-  const temporal = new Client({ connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }) });
-  app = createApp({
-    db,
-    temporal,
-    providers: new ProviderRegistry({ dataDir, db, keyring: loadKeyring({ dataDir }) }),
-    taskQueue: 'none',
-    registrationTtlMs: 60_000,
-    logger: pino({ level: 'silent' }),
-  });
+  app = offlineApp(db, dataDir, await unreachableTemporal());
 });
 afterAll(async () => {
   await db?.destroy();

@@ -4,18 +4,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { pino } from 'pino';
+import { type Client } from '@temporalio/client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createApp } from '../../api/app.js';
 import { migrate, openDatabase, type Db } from '../../db/connect.js';
 import { registerNode } from '../../db/registration.js';
-import { consumeRegistrationToken, storeRegistrationToken } from '../../db/registration-tokens.js';
+import { consumeRegistrationToken } from '../../db/registration-tokens.js';
 import { createTenant } from '../../db/tenants.js';
-import { loadKeyring } from '../../security/key-files.js';
-import { ProviderRegistry } from '../../providers/registry.js';
-import { deriveRegistrationToken, randomId, sha256Hex } from '../../security/tokens.js';
-import { freePort } from '../../temporal/dev-server.js';
+import { sha256Hex } from '../../security/tokens.js';
+import { offlineApp, unreachableTemporal } from '../support/offline-app.js';
+import { waitingJob as waitingJobRow } from '../support/rows.js';
 
 let dataDir: string;
 let db: Db;
@@ -27,23 +24,14 @@ beforeAll(async () => {
   await migrate(db);
   await createTenant(db, 'default', 'default', 'team');
   // A Temporal that is not there: nothing listens on this port.
-  client = new Client({ connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }) });
+  client = await unreachableTemporal();
 });
 afterAll(async () => {
   await db?.destroy();
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-const appWith = (deliveryTimeoutMs: number) =>
-  createApp({
-    db,
-    temporal: client,
-    providers: new ProviderRegistry({ dataDir, db, keyring: loadKeyring({ dataDir }) }),
-    taskQueue: 'none',
-    registrationTtlMs: 60_000,
-    logger: pino({ level: 'silent' }),
-    deliveryTimeoutMs,
-  });
+const appWith = (deliveryTimeoutMs: number) => offlineApp(db, dataDir, client, { deliveryTimeoutMs });
 
 const registerWith = (app: ReturnType<typeof appWith>, token: string) =>
   app.request('/cp/api/v1/cluster/register', {
@@ -53,33 +41,7 @@ const registerWith = (app: ReturnType<typeof appWith>, token: string) =>
   });
 
 /** A job waiting for its VM (or in `phase`), with its registration token. */
-async function waitingJob(phase = 'bootstrapping'): Promise<{ jobId: string; token: string }> {
-  const jobId = `job${randomId(10)}`;
-  const at = new Date().toISOString();
-  await db
-    .insertInto('jobs')
-    .values({
-      job_id: jobId,
-      tenant_id: 'default',
-      provider: 'local',
-      region: 'local',
-      plan: 'local-1',
-      hostname: null,
-      phase,
-      vm_id: 'vm-7',
-      node_id: null,
-      error: null,
-      idempotency_key: null,
-      request_hash: 'x',
-      created_at: at,
-      updated_at: at,
-      pool: 'p1',
-    })
-    .execute();
-  const token = deriveRegistrationToken(Buffer.alloc(32, 7), 'default', jobId);
-  await storeRegistrationToken(db, { jobId, tenantId: 'default', token, ttlMs: 60_000 });
-  return { jobId, token };
-}
+const waitingJob = (phase = 'bootstrapping') => waitingJobRow(db, { tenantId: 'default', phase, vmId: 'vm-7', pool: 'p1' });
 
 const codeOf = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
 
@@ -127,15 +89,7 @@ it('answers 503 with the time left while another registration holds the token, a
 });
 
 it('answers 429 with Retry-After once an address has used up its failed attempts', async () => {
-  const app = createApp({
-    db,
-    temporal: client,
-    providers: new ProviderRegistry({ dataDir, db, keyring: loadKeyring({ dataDir }) }),
-    taskQueue: 'none',
-    registrationTtlMs: 60_000,
-    logger: pino({ level: 'silent' }),
-    registrationFailureLimit: { max: 3, windowMs: 60_000 },
-  });
+  const app = offlineApp(db, dataDir, client, { registrationFailureLimit: { max: 3, windowMs: 60_000 } });
   const attempt = () =>
     app.request('/cp/api/v1/cluster/register', {
       method: 'POST',

@@ -6,16 +6,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { admitJob, releaseJobSlot, type Refusal } from '../../db/admission.js';
 import type { Db } from '../../db/connect.js';
-import { checkNodeCredential, recordHeartbeat, setNodeCredential } from '../../db/node-agent.js';
+import { checkNodeCredential, recordHeartbeat } from '../../db/node-agent.js';
 import { recordPhase } from '../../db/jobs.js';
 import { unbindJobNode } from '../../db/nodes.js';
 import { registerNode } from '../../db/registration.js';
 import { consumeRegistrationToken, storeRegistrationToken } from '../../db/registration-tokens.js';
 import { createApiKey, createTenant, getTenant, setBudget } from '../../db/tenants.js';
 import type { Tier } from '../../db/tiers.js';
-import { deriveRegistrationToken, newSecretToken, randomId, sha256Hex } from '../../security/tokens.js';
+import { deriveRegistrationToken, randomId, sha256Hex } from '../../security/tokens.js';
 import { freePort } from '../../temporal/dev-server.js';
 import { dialects, type TestDatabase } from '../support/databases.js';
+import { agentNode, waitingJob as waitingJobRow } from '../support/rows.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const opened: TestDatabase[] = [];
@@ -113,32 +114,7 @@ describe.each(dialects())('%s', (_name, open) => {
   });
 
   describe('registration', () => {
-    async function waitingJob(db: Db, tenantId: string) {
-      const jobId = `job${randomId(10)}`;
-      const at = new Date().toISOString();
-      await db
-        .insertInto('jobs')
-        .values({
-          job_id: jobId,
-          tenant_id: tenantId,
-          provider: 'local',
-          region: 'local',
-          plan: 'local-1',
-          hostname: null,
-          phase: 'bootstrapping',
-          vm_id: null,
-          node_id: null,
-          error: null,
-          idempotency_key: null,
-          request_hash: 'x',
-          created_at: at,
-          updated_at: at,
-        })
-        .execute();
-      const token = deriveRegistrationToken(Buffer.alloc(32, 2), tenantId, jobId);
-      await storeRegistrationToken(db, { jobId, tenantId, token, ttlMs: 60_000 });
-      return { jobId, token };
-    }
+    const waitingJob = (db: Db, tenantId: string) => waitingJobRow(db, { tenantId });
 
     it('never leaves a ready node for a job that is ending, whichever of the callback and the compensation goes first', async () => {
       const { db } = await freshDb();
@@ -193,29 +169,7 @@ describe.each(dialects())('%s', (_name, open) => {
   });
 
   describe('node agent', () => {
-    async function nodeIn(db: Db, tenantId: string, pool: string | null) {
-      const nodeId = `node-${randomId(8)}`;
-      const now = new Date().toISOString();
-      await db
-        .insertInto('nodes')
-        .values({
-          node_id: nodeId,
-          tenant_id: tenantId,
-          job_id: null,
-          provider: 'local',
-          vm_id: null,
-          hostname: nodeId,
-          status: 'ready',
-          facts: '{}',
-          created_at: now,
-          updated_at: now,
-          pool,
-        })
-        .execute();
-      const credential = newSecretToken('bnt');
-      expect(await setNodeCredential(db, { nodeId, tenantId, hash: sha256Hex(credential) })).toBe(true);
-      return { nodeId, credential };
-    }
+    const nodeIn = (db: Db, tenantId: string, pool: string | null) => agentNode(db, { tenantId, pool });
 
     it('checks the credential and records heartbeats, samples and drains', async () => {
       const { db } = await freshDb();
