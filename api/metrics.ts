@@ -64,7 +64,7 @@ export function createApiMetrics(db: Db): ApiMetrics {
   });
   const catalogueLookups = new Counter({
     name: 'berth_catalogue_cache_lookups_total',
-    help: 'Lookups of regions and plans in the catalogue cache, by provider, kind and result (hit, miss)',
+    help: 'Lookups of regions, plans and recent token checks (verify) in the catalogue cache, by provider, kind and result (hit, miss)',
     labelNames: ['provider', 'kind', 'result'] as const,
     registers,
   });

@@ -40,7 +40,8 @@ export interface RegistryOptions {
 /**
  * The providers a Berth process can use. `local` needs no token; a cloud adapter is built per
  * call around the tenant's stored token, which is loaded by reference (tenant, provider) and
- * never leaves this process. Catalogue answers are cached for a few minutes.
+ * never leaves this process. Catalogue answers are cached for a few minutes, a tenant's successful
+ * token check for a minute.
  */
 export class ProviderRegistry {
   private readonly fixed = new Map<ProviderName, Provider>();
@@ -72,12 +73,13 @@ export class ProviderRegistry {
   async forTenant(tenantId: string, name: string): Promise<Provider> {
     if (!isProviderName(name)) throw new ProviderError(`unknown provider ${name}`, 'unknown_provider', false);
     const fixed = this.fixed.get(name);
-    if (fixed) return this.catalogue.wrap(fixed, name);
+    if (fixed) return this.catalogue.wrap(fixed, name, { reuseVerified: true });
     const token = await loadCredential(this.options.db, this.options.keyring, { tenantId, provider: name });
     if (!token) {
       throw new ProviderError(`no ${name} token is stored for tenant ${tenantId}; store one with POST /cp/api/v1/cluster/providers/${name}/verify`, 'no_credentials', false);
     }
-    return this.catalogue.wrap(this.build(name as CloudName, token), token);
+    // A job's token check may be answered by one of the last minute (see VERIFIED_TTL_MS).
+    return this.catalogue.wrap(this.build(name as CloudName, token), token, { reuseVerified: true });
   }
 
   /** Seals and stores a (verified) token for the tenant; later provisions use it by reference. */

@@ -23,7 +23,11 @@ export function meterProviderObservers(meter: MetricMeter): Required<ProviderObs
     'seconds',
     "Time a cloud provider's API took to answer, by provider, method and endpoint template",
   );
-  const lookups = meter.createCounter('berth_catalogue_cache_lookups', '', 'Lookups of regions and plans in the catalogue cache, by provider, kind and result (hit, miss)');
+  const lookups = meter.createCounter(
+    'berth_catalogue_cache_lookups',
+    '',
+    'Lookups of regions, plans and recent token checks (verify) in the catalogue cache, by provider, kind and result (hit, miss)',
+  );
   return {
     providerCall: ({ provider, method, endpoint, status, seconds }) => {
       requests.add(1, { provider, method, endpoint, status });

@@ -31,6 +31,8 @@ it('has recorded histories of every ending to replay', () => {
     'provision-cancelled-bootstrapping-api-binds',
     'provision-ready-phases-in-activities',
     'provision-cancelled-bootstrapping-phases-in-activities',
+    'provision-ready-verify-locally',
+    'provision-cancelled-verifying-verify-locally',
   ]) {
     expect(names).toContain(expected);
   }

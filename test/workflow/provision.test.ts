@@ -1,7 +1,8 @@
 // The provision workflow on the real Temporal server with scripted activities: phase order, the
 // registration window, cancel at every phase, and compensations newest-first.
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
+import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -107,7 +108,11 @@ afterAll(async () => {
   await client?.connection.close();
 });
 
-async function start(script: Script = {}, options: { ttlMs?: number; queue?: string } = {}) {
+/**
+ * `taskTimeout`: the token check runs in the job's first workflow task (a local activity); while a
+ * check is held, a cancel or an update reaches the job at the task's next heartbeat (80% of this).
+ */
+async function start(script: Script = {}, options: { ttlMs?: number; queue?: string; taskTimeout?: Duration } = {}) {
   const jobId = randomId(12);
   scripts.set(jobId, script);
   const input: ProvisionInput = { jobId, tenantId: 't1', provider: 'local', region: 'local', plan: 'local-1', labels: {}, registrationTtlMs: options.ttlMs ?? 30_000 };
@@ -115,6 +120,7 @@ async function start(script: Script = {}, options: { ttlMs?: number; queue?: str
     taskQueue: options.queue ?? taskQueue,
     workflowId: provisionWorkflowId(jobId),
     args: [input],
+    ...(options.taskTimeout && { workflowTaskTimeout: options.taskTimeout }),
   });
   return { jobId, handle };
 }
@@ -170,16 +176,23 @@ describe('provisionNode', () => {
     expect(events.slice(accepted, completed)).toContain(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED);
     // BerthPhase shows the waits and the ending, not the provider check.
     expect(await shownPhases(handle)).toEqual(['provisioning', 'bootstrapping', 'ready']);
-    await recordHistory(client, handle.workflowId, 'provision-ready-phases-in-activities');
+    await recordHistory(client, handle.workflowId, 'provision-ready-verify-locally');
   });
 
   it('answers a repeated API-bound registration with the same node id', async () => {
     const { jobId, handle } = await start();
     await waitForPhase(handle, 'bootstrapping');
     const nodeId = `node-${jobId}`;
-    const answers = await Promise.all([1, 2].map((n) => handle.executeUpdate(registerUpdate, { args: [{ hostname: `h${n}` }, { nodeId }] })));
-    expect(answers).toEqual([{ nodeId }, { nodeId }]);
-    await handle.result();
+    const answers = await Promise.allSettled([1, 2].map((n) => handle.executeUpdate(registerUpdate, { args: [{ hostname: `h${n}` }, { nodeId }] })));
+    // The first delivered takes the node and the job ends ready in that task. A repeat delivered
+    // with it gets the same node id; one the server admitted after that task began is aborted by
+    // the close (the API then answers from the job's outcome). Never another node or a refusal.
+    expect(answers.some((a) => a.status === 'fulfilled')).toBe(true);
+    for (const answer of answers) {
+      if (answer.status === 'fulfilled') expect(answer.value).toEqual({ nodeId });
+      else expect(answer.reason).toMatchObject({ name: WorkflowNotFoundError.name, message: expect.stringMatching(/aborted by closing workflow/) });
+    }
+    expect(await handle.result()).toEqual({ jobId, nodeId, vmId: 'vm-1' });
     expect(calls.get(jobId)).toEqual(['verifyProvider', 'createVm']);
   });
 
@@ -205,7 +218,7 @@ describe('provisionNode', () => {
   });
 
   it('refuses a registration before the VM is being made', async () => {
-    const { jobId, handle } = await start({ hold: 'verifyProvider' });
+    const { jobId, handle } = await start({ hold: 'verifyProvider' }, { taskTimeout: '2s' });
     const held = whenEntered(jobId, 'verifyProvider');
     await held;
     await expect(handle.executeUpdate(registerUpdate, { args: [{ hostname: 'h1' }] })).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
@@ -256,13 +269,14 @@ describe('cancel tears down whatever exists, at every phase', () => {
     ['verifying', 'verifyProvider', ['verifyProvider']],
     ['provisioning', 'createVm', ['verifyProvider', 'createVm', ...UNDO]],
   ] as const)('%s', async (phase, hold, expected) => {
-    const { jobId, handle } = await start({ hold });
+    const { jobId, handle } = await start({ hold }, { taskTimeout: '2s' });
     await whenEntered(jobId, hold);
     await handle.cancel();
     expect(await failureOf(handle.result())).toBeInstanceOf(CancelledFailure);
     expect(calls.get(jobId)).toEqual(expected);
     expect(phases.get(jobId)).toContain(phase);
     expect(phases.get(jobId)?.slice(-2)).toEqual(['decommissioning', 'cancelled']);
+    await recordHistory(client, handle.workflowId, `provision-cancelled-${phase}-verify-locally`);
   });
 
   it('bootstrapping', async () => {
