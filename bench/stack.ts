@@ -166,7 +166,11 @@ export async function startStack(options: StackOptions) {
     activities: createBenchActivities(baselineCallback) as unknown as Activities,
   });
   const running = [worker.run(), engineWorker.run()];
-  await waitHealthy(`${apiUrl}/healthz`);
+  // An API that does not come up must not leave the dev server and the workers behind.
+  await waitHealthy(`${apiUrl}/healthz`).catch(async (err: unknown) => {
+    await stop();
+    throw err;
+  });
 
   const auth = { authorization: `Bearer ${ADMIN}` };
 
