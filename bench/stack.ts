@@ -215,6 +215,8 @@ export async function startStack(options: StackOptions) {
     counters,
     holding,
     readiness,
+    /** Sends a held VM's registration callback, as its bootstrap would, and times it. */
+    callBack: register,
     submit,
     stop,
   };

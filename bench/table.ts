@@ -41,6 +41,7 @@ export function printTable(r: TableInput): void {
     two('', 'Temporal on a file (npm start)', 'Temporal in memory'),
     two('submit → create call', p(r.overhead.submit_to_create_ms), p(m.overhead.submit_to_create_ms)),
     two('register → ready', p(r.overhead.register_to_ready_ms), p(m.overhead.register_to_ready_ms)),
+    two('  called back in the create', p(r.overhead.register_during_create_ms), p(m.overhead.register_during_create_ms)),
     'jobs at once: Berth jobs/s, and its ratio to the same-shape and the lean baseline',
     ...Object.entries(r.throughput).map(([n, t]) => two(`${n.padStart(5)} at once`, rate(t), m.throughput[n] ? rate(m.throughput[n]!) : '')),
     ...Object.entries(r.throughput).map(([n, t]) =>

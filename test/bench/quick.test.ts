@@ -23,6 +23,7 @@ it('produces every figure, a JSON file and a chart', { timeout: 600_000 }, async
   const figures = [
     results.overhead.submit_to_create_ms.p99,
     results.overhead.register_to_ready_ms.p99,
+    results.overhead.register_during_create_ms.p99,
     ...Object.values(results.throughput).flatMap((t: any) => [
       t.berth.jobs_per_second,
       t.engine.jobs_per_second,
@@ -37,6 +38,7 @@ it('produces every figure, a JSON file and a chart', { timeout: 600_000 }, async
     // The second column: the core scenarios on a dev server in memory.
     results.in_memory.overhead.submit_to_create_ms.p99,
     results.in_memory.overhead.register_to_ready_ms.p99,
+    results.in_memory.overhead.register_during_create_ms.p99,
     ...Object.values(results.in_memory.throughput).flatMap((t: any) => [t.berth.jobs_per_second, t.engine.jobs_per_second, t.lean.jobs_per_second, t.ratio, t.ratio_lean]),
     // What a job costs, from histories and the providers' request logs.
     ...['berth', 'engine', 'lean'].flatMap((k) => [results.per_job[k].workflow_tasks, results.per_job[k].activities, results.per_job[k].history_events]),
