@@ -15,6 +15,8 @@ export interface PoolNumbers {
   /** When the last load or empty-node action was taken (cooldown). */
   lastScaleAt?: number | undefined;
   now: number;
+  /** False for reconciler runs from before nodes going silent counted against max_unhealthy. */
+  countGoingSilent?: boolean | undefined;
 }
 
 export interface Removal {
@@ -179,13 +181,21 @@ export function decide(input: PoolNumbers): Decision {
     remove.push({ jobId: member.jobId, nodeId: member.node!.nodeId, reason: 'replace: its VM no longer exists at the provider' });
   }
   const size = ready.length + unhealthy.length + drain.length;
-  const partitioned = !deleting && tooManyUnhealthy(unhealthy.length, size, spec.health.maxUnhealthy);
+  // Nodes cut off together fell silent at their own last heartbeats, up to an interval apart: the
+  // first crosses unhealthy_after alone. Counting the ready ones silent for half of it with the
+  // unhealthy keeps a partition from being replaced one node at a time.
+  const goingSilent =
+    unhealthy.length === 0 || input.countGoingSilent === false
+      ? 0
+      : ready.filter((m) => now - (m.node!.lastHeartbeatAt ?? m.node!.readyAt) > spec.health.unhealthyAfterMs / 2).length;
+  const partitioned = !deleting && tooManyUnhealthy(unhealthy.length + goingSilent, size, spec.health.maxUnhealthy);
   if (partitioned) {
     const limit = 'percent' in spec.health.maxUnhealthy ? `${spec.health.maxUnhealthy.percent}%` : String(spec.health.maxUnhealthy.count);
+    const also = goingSilent > 0 ? ` and ${goingSilent} more for ${formatMs(spec.health.unhealthyAfterMs / 2)}` : '';
     conditions.push({
       type: 'TooManyUnhealthy',
       reason: 'too_many_unhealthy',
-      message: `${unhealthy.length} of ${size} nodes sent no heartbeat for ${formatMs(spec.health.unhealthyAfterMs)} (more than ${limit}); none is replaced until fewer are`,
+      message: `${unhealthy.length} of ${size} nodes sent no heartbeat for ${formatMs(spec.health.unhealthyAfterMs)}${also} (more than ${limit}); none is replaced until fewer are`,
     });
   }
 

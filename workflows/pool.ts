@@ -70,7 +70,8 @@ export async function poolReconciler(input: PoolWorkflowInput): Promise<void> {
     if (memory.seen && memory.seen.templateVersion !== view.templateVersion) {
       note('template', `template v${view.templateVersion} applies to the nodes made from now on`, view.now);
     }
-    const decision = decide({ ...view, lastScaleAt: memory.lastScaleAt });
+    // Runs from before it let a partition's first silent node be replaced alone (patched).
+    const decision = decide({ ...view, lastScaleAt: memory.lastScaleAt, countGoingSilent: patched('partition-counts-going-silent') });
     let generation = view.generation;
     if (decision.desired !== view.desired && !view.deleting) {
       if (!(await setPoolDesired({ tenantId, name, generation, desired: decision.desired }))) {

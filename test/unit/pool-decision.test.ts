@@ -131,6 +131,24 @@ describe('health', () => {
     expect(d.remove.map((r) => r.jobId)).toEqual([sick.jobId]);
   });
 
+  it('counts the nodes going silent with the silent one: a partition is not replaced one node at a time', () => {
+    // Cut off together, their last heartbeats were a moment apart: one is past 3m, two past 1m30s.
+    const members = [ready(), silent(), ready({ lastHeartbeatAt: NOW - 100 * S }), ready({ lastHeartbeatAt: NOW - 170 * S })];
+    const d = decide(numbers({ desired: 4, members }));
+    expect(d.add).toBe(0);
+    expect(d.remove).toEqual([]);
+    expect(d.conditions).toEqual([
+      expect.objectContaining({
+        type: 'TooManyUnhealthy',
+        message: '1 of 4 nodes sent no heartbeat for 3m and 2 more for 1m30s (more than 40%); none is replaced until fewer are',
+      }),
+    ]);
+    // One quiet for less than half the threshold is not counted: the silent one is replaced.
+    const calm = decide(numbers({ desired: 4, members: [ready(), silent(), ready({ lastHeartbeatAt: NOW - 80 * S }), ready()] }));
+    expect(calm.conditions).toEqual([]);
+    expect(calm.add).toBe(1);
+  });
+
   it('replaces none and says so when more than max_unhealthy are silent at once', () => {
     const members = [ready(), silent(), silent(), silent()];
     const d = decide(numbers({ desired: 4, members }));
