@@ -86,8 +86,7 @@ export async function startStack(options: StackOptions) {
   });
   children.push(api);
 
-  // What the emulated cloud saw, and when each job was ready (its register call answered).
-  const created = new Map<string, number>();
+  // When each job was ready (its register call answered), and the VMs held back from calling.
   const waiters = new Map<string, { resolve: () => void; promise: Promise<void> }>();
   const registerLatency: number[] = [];
   const counters = { retriedRegistrations: 0 };
@@ -124,7 +123,6 @@ export async function startStack(options: StackOptions) {
   }
 
   const emulator = new EmulatorProvider(dataDir, (vm) => {
-    created.set(vm.jobId, vm.at);
     if (holding.on) holding.vms.push(vm);
     else void register(vm).catch((err) => log(`registration failed: ${err}`));
   });
@@ -210,7 +208,6 @@ export async function startStack(options: StackOptions) {
     emulator,
     /** The processes whose CPU a burst reports. The worker shares this process with the harness. */
     pids: { dev_server: server.process.pid!, worker_and_harness: process.pid, api: api.pid! },
-    created,
     registerLatency,
     counters,
     holding,

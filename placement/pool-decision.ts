@@ -83,6 +83,9 @@ export function formatMs(ms: number): string {
 
 const nodeCount = (n: number) => `${n} node${n === 1 ? '' : 's'}`;
 
+/** How long a node has been silent: since its last heartbeat, or since it was bound if none came yet. */
+const silentFor = (node: NonNullable<Member['node']>, now: number) => now - (node.lastHeartbeatAt ?? node.readyAt);
+
 /** Where a member stands, as the pool sees it now. */
 export function memberState(member: Member, spec: PoolSpec, now: number): MemberState {
   const node = member.node;
@@ -90,8 +93,7 @@ export function memberState(member: Member, spec: PoolSpec, now: number): Member
   if (!node) return 'provisioning';
   if (member.vmGone) return 'lost';
   if (node.drainRequestedAt !== undefined) return 'draining';
-  const heard = node.lastHeartbeatAt ?? node.readyAt;
-  return now - heard > spec.health.unhealthyAfterMs ? 'unhealthy' : 'ready';
+  return silentFor(node, now) > spec.health.unhealthyAfterMs ? 'unhealthy' : 'ready';
 }
 
 export function countMembers(members: Member[], spec: PoolSpec, now: number): Counts {
@@ -184,10 +186,7 @@ export function decide(input: PoolNumbers): Decision {
   // Nodes cut off together fell silent at their own last heartbeats, up to an interval apart: the
   // first crosses unhealthy_after alone. Counting the ready ones silent for half of it with the
   // unhealthy keeps a partition from being replaced one node at a time.
-  const goingSilent =
-    unhealthy.length === 0 || input.countGoingSilent === false
-      ? 0
-      : ready.filter((m) => now - (m.node!.lastHeartbeatAt ?? m.node!.readyAt) > spec.health.unhealthyAfterMs / 2).length;
+  const goingSilent = unhealthy.length === 0 || input.countGoingSilent === false ? 0 : ready.filter((m) => silentFor(m.node!, now) > spec.health.unhealthyAfterMs / 2).length;
   const partitioned = !deleting && tooManyUnhealthy(unhealthy.length + goingSilent, size, spec.health.maxUnhealthy);
   if (partitioned) {
     const limit = 'percent' in spec.health.maxUnhealthy ? `${spec.health.maxUnhealthy.percent}%` : String(spec.health.maxUnhealthy.count);
@@ -260,11 +259,11 @@ export function decide(input: PoolNumbers): Decision {
   // 5. Drains that are done: the node said so, the drain timed out, or the node stopped answering.
   for (const member of inState('draining')) {
     const node = member.node!;
-    const silentFor = now - (node.lastHeartbeatAt ?? node.readyAt);
+    const silent = silentFor(node, now);
     let reason: string | undefined;
     if (node.drainedAt !== undefined) reason = 'drained';
     else if (now - node.drainRequestedAt! >= spec.drainTimeoutMs) reason = `drain timed out after ${formatMs(spec.drainTimeoutMs)}`;
-    else if (silentFor > spec.health.unhealthyAfterMs) reason = `unreachable while draining (no heartbeat for ${formatMs(silentFor)})`;
+    else if (silent > spec.health.unhealthyAfterMs) reason = `unreachable while draining (no heartbeat for ${formatMs(silent)})`;
     if (reason) remove.push({ jobId: member.jobId, nodeId: node.nodeId, reason });
   }
 
