@@ -52,9 +52,12 @@ export async function verifyRegistrationToken(db: Db, token: string): Promise<Ve
 }
 
 /**
- * Claims a verified token: unused, unexpired, unrevoked, and not claimed by another registration
- * within `leaseMs` (a claim whose API died lapses). `db` may be a transaction; on SQLite the claim
- * should be its first statement (a write takes the lock at once).
+ * Claims a verified token: unused, unrevoked, and not claimed by another registration within
+ * `leaseMs` (a claim whose API died lapses). Unexpired too, except once: a claim made in time whose
+ * delivery was cut may be taken again after the expiry, since the TTL bounds when a VM first calls,
+ * not how long its delivery takes; that new claim is made after the expiry, so it is the last.
+ * `db` may be a transaction; on SQLite the claim should be its first statement (a write takes the
+ * lock at once).
  */
 export async function claimRegistrationToken(db: Db, token: VerifiedToken, now = new Date(), leaseMs = DEFAULT_CLAIM_LEASE_MS): Promise<ConsumedToken | undefined> {
   const claimedAt = now.toISOString();
@@ -66,8 +69,12 @@ export async function claimRegistrationToken(db: Db, token: VerifiedToken, now =
     .where('job_id', '=', token.jobId)
     .where('used_at', 'is', null)
     .where('revoked_at', 'is', null)
-    .where('expires_at', '>', claimedAt)
-    .where((eb) => eb.or([eb('claimed_at', 'is', null), eb('claimed_at', '<=', lapsed)]))
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('expires_at', '>', claimedAt), eb.or([eb('claimed_at', 'is', null), eb('claimed_at', '<=', lapsed)])]),
+        eb.and([eb('claimed_at', '<=', lapsed), eb('claimed_at', '<', eb.ref('expires_at'))]),
+      ]),
+    )
     .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1 ? { ...token, claimedAt } : undefined;
 }
@@ -79,12 +86,13 @@ export async function consumeRegistrationToken(db: Db, token: string, now = new 
 }
 
 /**
- * Seconds until another registration's claim on this (valid, unspent) token lapses; undefined when
- * the token is not held by a claim. Only asked after the token's digest matched.
+ * Seconds until another registration's claim on this (unspent, unrevoked) token lapses; undefined
+ * when the token is not held by a claim. A claim holds past the expiry: it may be taken again once
+ * (see claimRegistrationToken). Only asked after the token's digest matched.
  */
 export async function claimHeldForS(db: Db, jobId: string, now = new Date(), leaseMs = DEFAULT_CLAIM_LEASE_MS): Promise<number | undefined> {
-  const row = await db.selectFrom('registration_tokens').select(['claimed_at', 'used_at', 'revoked_at', 'expires_at']).where('job_id', '=', jobId).executeTakeFirst();
-  if (!row?.claimed_at || row.used_at || row.revoked_at || row.expires_at <= now.toISOString()) return undefined;
+  const row = await db.selectFrom('registration_tokens').select(['claimed_at', 'used_at', 'revoked_at']).where('job_id', '=', jobId).executeTakeFirst();
+  if (!row?.claimed_at || row.used_at || row.revoked_at) return undefined;
   const left = Date.parse(row.claimed_at) + leaseMs - now.getTime();
   return left > 0 ? Math.ceil(left / 1000) : undefined;
 }

@@ -130,7 +130,7 @@ export function cutRegistrations(vmsDir: string): { cut: Set<string>; blocked: S
       const job = (JSON.parse(fs.readFileSync(path.join(vmsDir, vmId, 'meta.json'), 'utf8')) as { labels: Record<string, string> }).labels['berth.dev/job']!;
       const output = fs.readFileSync(path.join(vmsDir, vmId, 'console.log'), 'utf8');
       if (output.includes('registration refused (401)')) cut.add(job);
-      if (output.includes('registration refused (429)')) blocked.add(job);
+      if (output.includes('not registered yet (429)')) blocked.add(job);
       if (output.includes('not registered yet (503)')) leased.add(job);
     } catch {
       // a VM being deleted

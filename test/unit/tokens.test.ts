@@ -153,6 +153,27 @@ describe('a claim is a lease', () => {
     expect(await consumeRegistrationToken(db, token, new Date(claimedAt.getTime() + 5_000), 1_000)).toBeDefined();
   });
 
+  it('lets a claim made before the expiry be taken once more after it, and no later claim', async () => {
+    const issuedAt = new Date('2030-01-01T00:00:00.000Z');
+    const at = (ms: number) => new Date(issuedAt.getTime() + ms);
+    const { jobId, token } = await issue({ ttlMs: 10_000, now: issuedAt });
+    expect(await consumeRegistrationToken(db, token, at(9_000), 5_000)).toBeDefined();
+    // Past the expiry the claim still holds (503 with the time left, not a refusal) ...
+    expect(await consumeRegistrationToken(db, token, at(11_000), 5_000)).toBeUndefined();
+    expect(await claimHeldForS(db, jobId, at(11_000), 5_000)).toBe(3);
+    // ... and once it lapses the cut delivery may be taken again, once.
+    expect(await consumeRegistrationToken(db, token, at(14_000), 5_000)).toMatchObject({ jobId, claimedAt: at(14_000).toISOString() });
+    expect(await consumeRegistrationToken(db, token, at(19_000), 5_000)).toBeUndefined();
+    expect(await claimHeldForS(db, jobId, at(19_000), 5_000)).toBeUndefined();
+  });
+
+  it('takes no first claim after the expiry', async () => {
+    const issuedAt = new Date('2030-01-01T00:00:00.000Z');
+    const { jobId, token } = await issue({ ttlMs: 10_000, now: issuedAt });
+    expect(await consumeRegistrationToken(db, token, new Date(issuedAt.getTime() + 10_000), 5_000)).toBeUndefined();
+    expect(await claimHeldForS(db, jobId, new Date(issuedAt.getTime() + 10_000), 5_000)).toBeUndefined();
+  });
+
   it('never lapses once completed', async () => {
     const { jobId, token } = await issue();
     const claimedAt = new Date();
