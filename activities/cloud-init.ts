@@ -51,6 +51,9 @@ export const userDataBytes = (text: string): number => Buffer.byteLength(text, '
 // errors, 5xx and 429 are retried, after the answer's Retry-After when it has one (a registration
 // cut short holds the token for a minute), until a final answer: any other 4xx, such as 401 (the
 // token is spent, revoked or past its TTL) or 409 (the job has ended).
+// The agent's credential is made here, kept across runs, and only its digest is sent: an answer
+// lost after the token was spent is asked for again and carries nothing the VM lacks. (An API
+// from before this answers with a credential of its own, which is used instead.)
 // The answer is read with sed (no jq on a fresh VM) and checked before it reaches a file the
 // agent sources. The node token goes to a header file curl reads, never onto a command line.
 const BOOTSTRAP_SCRIPT = `#!/bin/sh
@@ -58,7 +61,16 @@ const BOOTSTRAP_SCRIPT = `#!/bin/sh
 set -eu
 . "$1"
 dir=$(dirname "$1")
-body=$(printf '{"token":"%s","hostname":"%s"}' "$BERTH_REGISTER_TOKEN" "\${BERTH_NODE_HOSTNAME:-$(hostname)}")
+if [ ! -s "$dir/agent.credential" ]; then
+  (
+    umask 077
+    printf 'bnt_%s' "$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\\n')" > "$dir/agent.credential.tmp"
+  )
+  mv -f "$dir/agent.credential.tmp" "$dir/agent.credential"
+fi
+own_token=$(cat "$dir/agent.credential")
+own_sha256=$(printf '%s' "$own_token" | sha256sum | cut -d ' ' -f 1)
+body=$(printf '{"token":"%s","hostname":"%s","credential_sha256":"%s"}' "$BERTH_REGISTER_TOKEN" "\${BERTH_NODE_HOSTNAME:-$(hostname)}" "$own_sha256")
 answer=$(mktemp)
 headers=$(mktemp)
 trap 'rm -f "$answer" "$headers"' EXIT
@@ -70,6 +82,7 @@ field() {
 registered() {
   node_id=$(field node_id)
   node_token=$(field node_token)
+  if [ -z "$node_token" ] && [ "$(field credential_sha256)" = "$own_sha256" ]; then node_token=$own_token; fi
   case "$node_id" in
     '' | *[!a-z0-9-]*) echo "berth-bootstrap: registered, but the answer has no valid node id" >&2; exit 1 ;;
   esac

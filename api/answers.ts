@@ -206,7 +206,8 @@ export const registeredSchema = z
   .strictObject({
     node_id: z.string(),
     job_id: z.string(),
-    node_token: z.string().meta({ description: "the node agent's credential for the heartbeat route, shown once" }),
+    node_token: z.string().optional().meta({ description: "the node agent's credential for the heartbeat route, shown once; made here when the VM sent no credential_sha256" }),
+    credential_sha256: z.string().optional().meta({ description: "the digest of the VM's own credential, now the node's: the agent may use it" }),
   })
   .meta({ id: 'Registered' });
 

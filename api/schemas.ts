@@ -65,6 +65,14 @@ export const registerSchema = z
   .object({
     token: z.string().min(1).max(256),
     hostname: hostnameSchema.optional(),
+    credential_sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'a sha256 digest: 64 lowercase hex digits')
+      .optional()
+      .meta({
+        description:
+          "sha256 (hex) of the node agent's credential, made on the VM: the answer then carries no credential, and a repeat of a registration whose answer was lost is answered again",
+      }),
   })
   .catchall(z.union([z.string().max(256), z.number(), z.boolean()]))
   .refine((body) => Object.keys(body).length <= 32, 'at most 32 facts')

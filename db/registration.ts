@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { vmName, type NodeFacts } from '../workflows/messages.js';
 import type { Db } from './connect.js';
 import { PHASES } from '../workflows/phases.js';
-import { claimHeldForS, claimRegistrationToken, DEFAULT_CLAIM_LEASE_MS, verifyRegistrationToken, type ConsumedToken } from './registration-tokens.js';
+import { claimHeldForS, claimRegistrationToken, DEFAULT_CLAIM_LEASE_MS, verifyRegistrationToken, type ConsumedToken, type VerifiedToken } from './registration-tokens.js';
 
 export const nodeIdOf = (jobId: string) => `node-${jobId}`;
 
@@ -14,6 +14,11 @@ export interface RegisterRequest {
   facts: Record<string, string | number | boolean | undefined>;
   /** sha256 of the node agent's new credential. */
   credentialHash: string;
+  /**
+   * The VM made the credential itself: a repeat with the same digest after the token was spent
+   * (the answer was lost) is answered again, since the answer carries nothing the VM lacks.
+   */
+  vmCredential?: boolean | undefined;
   leaseMs?: number | undefined;
   now?: Date | undefined;
 }
@@ -22,6 +27,8 @@ export type Registration =
   | { outcome: 'invalid' }
   /** Another registration with this token is in flight; it lapses in `retryAfterS`. */
   | { outcome: 'held'; retryAfterS: number }
+  /** A repeat of a registration already answered, with the VM's own credential: nothing was written. */
+  | { outcome: 'answered'; jobId: string; nodeId: string }
   /** The job has ended or is ending: nothing was written. */
   | { outcome: 'not_waiting'; jobId: string }
   /** The node is bound and ready; `jobReady`: the job had already recorded it (a repeat). */
@@ -52,7 +59,11 @@ export async function registerNode(db: Db, request: RegisterRequest): Promise<Re
       const claim = await claimRegistrationToken(trx, verified, now, leaseMs);
       if (!claim) {
         const held = await claimHeldForS(trx, verified.jobId, now, leaseMs);
-        return held === undefined ? { outcome: 'invalid' } : { outcome: 'held', retryAfterS: held };
+        if (held !== undefined) return { outcome: 'held', retryAfterS: held };
+        if (request.vmCredential && (await answeredBefore(trx, verified, request.credentialHash))) {
+          return { outcome: 'answered', jobId: verified.jobId, nodeId: nodeIdOf(verified.jobId) };
+        }
+        return { outcome: 'invalid' };
       }
       const nodeId = nodeIdOf(claim.jobId);
       const job = await trx
@@ -105,6 +116,22 @@ export async function registerNode(db: Db, request: RegisterRequest): Promise<Re
     if (err instanceof NotWaiting) return { outcome: 'not_waiting', jobId: verified.jobId };
     throw err;
   }
+}
+
+/** The token was spent on binding this job's node, still ready, with this credential. */
+async function answeredBefore(db: Db, token: VerifiedToken, credentialHash: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('registration_tokens')
+    .innerJoin('nodes', (join) => join.on('nodes.node_id', '=', nodeIdOf(token.jobId)).onRef('nodes.tenant_id', '=', 'registration_tokens.tenant_id'))
+    .select('nodes.node_id')
+    .where('registration_tokens.job_id', '=', token.jobId)
+    .where('registration_tokens.used_at', 'is not', null)
+    .where('registration_tokens.revoked_at', 'is', null)
+    .where('nodes.job_id', '=', token.jobId)
+    .where('nodes.status', '=', 'ready')
+    .where('nodes.agent_token_hash', '=', credentialHash)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 const definedOnly = (facts: Record<string, string | number | boolean | undefined>) =>

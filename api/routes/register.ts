@@ -25,7 +25,7 @@ export const registerOperations = {
     tag: 'Node agent',
     summary: "The VM's callback: its one-time registration token and facts",
     description:
-      "Public: the registration token in the body is the credential. It is consumed atomically (single use, not expired, not revoked); the node's facts go to the job, which binds the node. The answer carries the node agent's credential, shown once. An address with too many failed registrations waits (429).",
+      "Public: the registration token in the body is the credential. It is consumed atomically (single use, not expired, not revoked); the node's facts go to the job, which binds the node. The answer carries the node agent's credential, shown once, unless the VM made its own and sent its digest (`credential_sha256`): then a repeat of a registration whose answer was lost is answered again. An address with too many failed registrations waits (429).",
     auth: 'public',
     body: registerSchema,
     answers: { 200: { description: 'The node is bound', json: registeredSchema } },
@@ -56,26 +56,29 @@ export function registerRoutes(deps: AppDeps) {
     if (wait > 0) {
       throw apiError(429, 'too_many_attempts', 'too many failed registrations from this address; retry later', { headers: { 'Retry-After': String(wait) } });
     }
-    const { token, hostname, ...extra } = await jsonBody(c, registerOperations.register.body);
-    // The agent's credential is made here and only its hash is stored, with the node, in the
-    // transaction that consumes the token: the node is never ready without it, and it never
-    // reaches Temporal. A repeat replaces it, so only the latest answer's credential works.
-    const nodeToken = newSecretToken('bnt');
-    const registration = await registerNode(db, { token, facts: { ...extra, hostname }, credentialHash: sha256Hex(nodeToken), leaseMs });
+    const { token, hostname, credential_sha256: vmCredential, ...extra } = await jsonBody(c, registerOperations.register.body);
+    // The agent's credential is the VM's own (it sent the digest) or made here; only its digest is
+    // stored, with the node, in the transaction that consumes the token: the node is never ready
+    // without it, and it never reaches Temporal. A repeat replaces it: only the latest one works.
+    const nodeToken = vmCredential ? undefined : newSecretToken('bnt');
+    const credentialHash = vmCredential ?? sha256Hex(nodeToken!);
+    const registration = await registerNode(db, { token, facts: { ...extra, hostname }, credentialHash, vmCredential: vmCredential !== undefined, leaseMs });
+    const answer = (jobId: string, nodeId: string) =>
+      c.json(nodeToken ? { node_id: nodeId, job_id: jobId, node_token: nodeToken } : { node_id: nodeId, job_id: jobId, credential_sha256: credentialHash }, 200);
     // One answer for unknown, used, revoked and expired tokens.
     if (registration.outcome === 'invalid') {
       failures.fail(client);
       throw apiError(401, 'invalid_token', 'the registration token is not valid', { field: 'token' });
     }
     if (registration.outcome === 'held') throw notDelivered(registration.retryAfterS);
+    if (registration.outcome === 'answered') return answer(registration.jobId, registration.nodeId);
     if (registration.outcome === 'not_waiting') throw jobNotWaiting('it has ended');
 
     const { claim, nodeId, facts } = registration;
-    const answer = () => c.json({ node_id: nodeId, job_id: claim.jobId, node_token: nodeToken }, 200);
     // The job recorded this node already: an earlier answer was lost, nothing to deliver.
     if (registration.jobReady) {
       await completeRegistrationToken(db, claim);
-      return answer();
+      return answer(claim.jobId, nodeId);
     }
     try {
       // Bounded, so the VM hears back before its own timeout even when no worker is running.
@@ -93,7 +96,7 @@ export function registerRoutes(deps: AppDeps) {
         // It ended ready with this node (it took an earlier delivery), or without: then no node.
         if ((await jobOutcome(db, claim.jobId))?.node_id === nodeId) {
           await completeRegistrationToken(db, claim);
-          return answer();
+          return answer(claim.jobId, nodeId);
         }
         await unbindJobNode(db, claim.jobId);
         throw jobNotWaiting('it has ended');
@@ -104,7 +107,7 @@ export function registerRoutes(deps: AppDeps) {
       throw notDelivered(5);
     }
     await completeRegistrationToken(db, claim);
-    return answer();
+    return answer(claim.jobId, nodeId);
   });
 }
 

@@ -8,7 +8,7 @@ import { type Client } from '@temporalio/client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { migrate, openDatabase, type Db } from '../../db/connect.js';
 import { registerNode } from '../../db/registration.js';
-import { consumeRegistrationToken } from '../../db/registration-tokens.js';
+import { completeRegistrationToken, consumeRegistrationToken } from '../../db/registration-tokens.js';
 import { createTenant } from '../../db/tenants.js';
 import { sha256Hex } from '../../security/tokens.js';
 import { offlineApp, unreachableTemporal } from '../support/offline-app.js';
@@ -86,6 +86,45 @@ it('answers 503 with the time left while another registration holds the token, a
   const nodes = await db.selectFrom('nodes').selectAll().where('job_id', '=', jobId).execute();
   expect(nodes).toHaveLength(1);
   expect(nodes[0]!.agent_token_hash).not.toBe(sha256Hex('lost'));
+});
+
+it("answers a repeat after the token was spent only for the VM's own credential, while its node is ready", async () => {
+  const { jobId, token } = await waitingJob();
+  const nodeId = `node-${jobId}`;
+  const digest = sha256Hex('bnt_made_on_the_vm');
+  const bound = await registerNode(db, { token, facts: { hostname: 'vm-1' }, credentialHash: digest, vmCredential: true });
+  if (bound.outcome !== 'bound') throw new Error(`not bound: ${bound.outcome}`);
+  // The job took the node and the answer went out (and was lost): the job records it, the token is spent.
+  await db.updateTable('jobs').set({ phase: 'ready', node_id: nodeId }).where('job_id', '=', jobId).execute();
+  await completeRegistrationToken(db, bound.claim);
+
+  const app = appWith(1_000);
+  const repeat = (extra: Record<string, string>) =>
+    app.request('/cp/api/v1/cluster/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, hostname: 'vm-1', ...extra }) });
+  const again = await repeat({ credential_sha256: digest });
+  expect(again.status).toBe(200);
+  expect(await again.json()).toEqual({ node_id: nodeId, job_id: jobId, credential_sha256: digest });
+  // Anyone else holding the token gets nothing: another digest, or a credential made by the API.
+  expect((await repeat({ credential_sha256: sha256Hex('bnt_someone_else') })).status).toBe(401);
+  expect((await repeat({})).status).toBe(401);
+  const node = await db.selectFrom('nodes').select(['agent_token_hash', 'facts']).where('node_id', '=', nodeId).executeTakeFirstOrThrow();
+  expect(node.agent_token_hash).toBe(digest);
+  expect(node.facts).not.toContain('credential_sha256');
+  // A node no longer ready is not answered for.
+  await db.updateTable('nodes').set({ status: 'decommissioned' }).where('node_id', '=', nodeId).execute();
+  expect((await repeat({ credential_sha256: digest })).status).toBe(401);
+});
+
+it('refuses a malformed credential digest, naming the field, and binds nothing', async () => {
+  const { jobId, token } = await waitingJob();
+  const res = await appWith(1_000).request('/cp/api/v1/cluster/register', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token, credential_sha256: 'ABC' }),
+  });
+  expect(res.status).toBe(400);
+  expect(JSON.stringify(await res.json())).toContain('credential_sha256');
+  expect(await db.selectFrom('nodes').selectAll().where('job_id', '=', jobId).execute()).toEqual([]);
 });
 
 it('answers 429 with Retry-After once an address has used up its failed attempts', async () => {

@@ -22,6 +22,7 @@ import { LocalProvider } from '../../providers/local/local-provider.js';
 import { startCluster, type Cluster } from '../../temporal/cluster.js';
 import { waitForHttp } from '../../temporal/processes.js';
 import { TEMPORAL_SCHEMA_VERSION, TEMPORAL_SERVER_VERSION, TEMPORAL_VISIBILITY_SCHEMA_VERSION } from '../../temporal/versions.js';
+import { SA_PHASE } from '../../workflows/search-attributes.js';
 import { cutRegistrations, jobStates, percentile, pool, registeredVia, registerLatencies, seconds, submit, toldToCall, waitForAllEnded, type JobState } from './jobs.js';
 
 const ADMIN_TOKEN = 'berth_cluster_admin_token_0123456789';
@@ -61,21 +62,30 @@ async function describeCut(jobIds: string[], killAt: number): Promise<string[]> 
   });
 }
 
+interface VisibilityRecord {
+  line: string;
+  /** The server itself holds the workflow as completed with BerthPhase "ready": only the record lags. */
+  settled: boolean;
+}
+
 /**
- * The jobs the visibility store does not show ready, each with what the server itself holds for it
- * (status, BerthPhase, a pending workflow task), so a failure says whether the workflow or its
+ * The workflows the visibility store lists for `query`, each with what the server itself holds for
+ * it (status, BerthPhase, a pending workflow task), so a failure says whether the workflow or its
  * visibility record lags.
  */
-async function notShownReady(query: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const listed of temporal.workflow.list({ query: `${query} AND BerthPhase != "ready"` })) {
-    const described = await temporal.workflow.getHandle(listed.workflowId).describe();
-    const pending = described.raw.pendingWorkflowTask;
-    out.push(
-      `${listed.workflowId}: listed ${listed.status.name} ${String(listed.searchAttributes.BerthPhase)}; ` +
-        `held ${described.status.name} ${String(described.searchAttributes.BerthPhase)}, ${described.historyLength} events` +
+async function visibilityRecords(query: string): Promise<VisibilityRecord[]> {
+  const out: VisibilityRecord[] = [];
+  for await (const listed of temporal.workflow.list({ query })) {
+    const held = await temporal.workflow.getHandle(listed.workflowId).describe();
+    const pending = held.raw.pendingWorkflowTask;
+    const phase = held.typedSearchAttributes.get(SA_PHASE);
+    out.push({
+      line:
+        `${listed.workflowId}: listed ${listed.status.name} ${String(listed.typedSearchAttributes.get(SA_PHASE))}; ` +
+        `held ${held.status.name} ${String(phase)}, ${held.historyLength} events` +
         (pending ? `, workflow task ${pending.state} attempt ${pending.attempt}` : ''),
-    );
+      settled: held.status.name === 'COMPLETED' && phase === 'ready',
+    });
   }
   return out;
 }
@@ -215,9 +225,18 @@ describe.skipIf(!clusterDir)('the production topology', () => {
     const recent = `BerthProvider = "local" AND StartTime >= "${startedIso}"`;
     await expect.poll(async () => (await temporal.workflow.count(recent)).count, { timeout: 30_000 }).toBe(JOBS);
     const ready = list.filter((s) => s.phase === 'ready').length;
-    await expect.poll(() => notShownReady(recent), { timeout: 30_000 }).toEqual([]);
-    expect((await temporal.workflow.count(`${recent} AND BerthPhase = "ready"`)).count).toBe(ready);
-    expect((await temporal.workflow.count('BerthTenant = "default" AND ExecutionStatus = "Running"')).count).toBe(0);
+    // Visibility is eventually consistent, and the SQL store has been seen to keep a record stale
+    // for good now and then (temporalio/ui#2395: about 1 in 100 listed running once completed). So
+    // wait for it, then accept a stale record only of a workflow the server holds completed and ready.
+    const notReady = `${recent} AND BerthPhase != "ready"`;
+    let stale = await visibilityRecords(notReady);
+    for (const deadline = Date.now() + 30_000; stale.length && Date.now() < deadline; stale = await visibilityRecords(notReady)) await sleep(1_000);
+    expect(stale.filter((r) => !r.settled).map((r) => r.line)).toEqual([]);
+    expect((await temporal.workflow.count(`${recent} AND BerthPhase = "ready"`)).count).toBe(ready - stale.length);
+    const running = await visibilityRecords('BerthTenant = "default" AND ExecutionStatus = "Running"');
+    expect(running.filter((r) => !r.settled).map((r) => r.line)).toEqual([]);
+    if (stale.length + running.length)
+      report(`visibility records still stale 30 s after the jobs ended (their workflows completed and ready): ${[...stale, ...running].map((r) => r.line).join('; ')}`);
     // And the Web UI shows them from there.
     const ui = await fetch(`${cluster.ui!.url}/api/v1/namespaces/default/workflows?query=${encodeURIComponent('BerthProvider="local"')}`);
     expect(ui.status).toBe(200);

@@ -200,12 +200,15 @@ describe('decisions', () => {
     for (const vmId of after.slice(0, 2)) stack.local.powerOff(vmId);
     const pool = await pools.waitFor('health', (p) => p.conditions.some((c: { type: string }) => c.type === 'TooManyUnhealthy'), 30_000);
     expect(pool.nodes).toMatchObject({ unhealthy: 2, provisioning: 0 });
+    // The run that held back, for the replay test: it ends (continued as new, or deleted) below.
+    const partitionRun = (await stack.client.workflow.getHandle(poolWorkflowId(stack.tenantId, 'health')).describe()).runId;
     await new Promise((r) => setTimeout(r, 3_000));
     expect((await pools.get('health')).nodes).toMatchObject({ unhealthy: 2, provisioning: 0, ready: 1 });
     // They come back: the condition clears.
     for (const vmId of after.slice(0, 2)) stack.local.powerOn(vmId);
     await pools.waitFor('health', (p) => p.conditions.length === 0 && p.nodes.ready === 3, 30_000);
     await pools.remove('health');
+    await recordHistory(stack.client, poolWorkflowId(stack.tenantId, 'health'), 'pool-partition', partitionRun);
   });
 
   it('replaces a node whose VM was deleted behind its back', { timeout: 120_000 }, async () => {

@@ -33,6 +33,7 @@ it('has recorded histories of every ending to replay', () => {
     'provision-cancelled-bootstrapping-phases-in-activities',
     'provision-ready-verify-locally',
     'provision-cancelled-verifying-verify-locally',
+    'pool-partition',
   ]) {
     expect(names).toContain(expected);
   }

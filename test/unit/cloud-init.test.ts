@@ -7,6 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, it, expect } from 'vitest';
 import { parse } from 'yaml';
+import { sha256Hex } from '../../security/tokens.js';
 import {
   AGENT_PATH,
   AGENT_SERVICE_PATH,
@@ -331,7 +332,7 @@ describe('berth-bootstrap', () => {
     const { stdout, stderr } = await register();
     expect(received).toHaveLength(1);
     expect(received[0]!.url).toBe('/cp/api/v1/cluster/register');
-    expect(JSON.parse(received[0]!.body)).toEqual({ token: TOKEN, hostname: 'node-1' });
+    expect(JSON.parse(received[0]!.body)).toEqual({ token: TOKEN, hostname: 'node-1', credential_sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
 
     const nodeEnv = path.join(berthDir, 'node.env');
     const header = path.join(berthDir, 'agent.header');
@@ -344,6 +345,38 @@ describe('berth-bootstrap', () => {
     expect(stdout).toContain('node-job123');
     expect(stdout + stderr).not.toContain(NODE_TOKEN);
     expect(stdout + stderr).not.toContain(TOKEN);
+  });
+
+  it("makes the agent's credential itself and sends only its digest; the API's echo of it starts the agent", async () => {
+    reply = (req) => ({
+      status: 200,
+      body: { node_id: 'node-job123', job_id: 'job123', credential_sha256: (JSON.parse(req.body) as { credential_sha256: string }).credential_sha256 },
+    });
+    const { stdout, stderr } = await register();
+    const sent = (JSON.parse(received[0]!.body) as { credential_sha256: string }).credential_sha256;
+    const credential = /^Authorization: Bearer (bnt_[A-Za-z0-9_-]{43})\n$/.exec(fs.readFileSync(path.join(berthDir, 'agent.header'), 'utf8'))?.[1];
+    expect(credential).toBeDefined();
+    expect(sha256Hex(credential!)).toBe(sent);
+    expect(mode(path.join(berthDir, 'agent.credential'))).toBe(0o600);
+    expect(received[0]!.body).not.toContain(credential!.slice(4));
+    expect(stdout + stderr).not.toContain(credential!.slice(4));
+  });
+
+  it('sends the same digest when run again (an answer lost with the run), a new one on another VM', async () => {
+    reply = () => ({ status: 401, body: { error: { code: 'invalid_token' } } });
+    await expect(register()).rejects.toMatchObject({ code: 1 });
+    await expect(register()).rejects.toMatchObject({ code: 1 });
+    const digests = received.map((r) => (JSON.parse(r.body) as { credential_sha256: string }).credential_sha256);
+    expect(digests[0]).toBe(digests[1]);
+    fs.rmSync(path.join(berthDir, 'agent.credential'));
+    await expect(register()).rejects.toMatchObject({ code: 1 });
+    expect((JSON.parse(received[2]!.body) as { credential_sha256: string }).credential_sha256).not.toBe(digests[0]);
+  });
+
+  it('starts no agent on an echo of another digest', async () => {
+    reply = () => ({ status: 200, body: { node_id: 'node-job123', job_id: 'job123', credential_sha256: 'f'.repeat(64) } });
+    await register();
+    expect(fs.existsSync(path.join(berthDir, 'agent.header'))).toBe(false);
   });
 
   it('copes with an answer without a node token: registered, no agent files', async () => {

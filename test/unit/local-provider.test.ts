@@ -244,7 +244,9 @@ describe('LocalProvider node agent', { timeout: 15_000 }, () => {
     const dir = path.join(dataDir, 'local-vms', vm.id);
 
     expect(await waitFor(() => of('node-job1').length >= 3, 10_000)).toBe(true);
-    expect(registrations.map((r) => JSON.parse(r) as unknown)).toEqual([{ token: 'brt_job1_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcd', hostname: 'job1' }]);
+    expect(registrations.map((r) => JSON.parse(r) as unknown)).toEqual([
+      { token: 'brt_job1_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcd', hostname: 'job1', credential_sha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
+    ]);
     const beats = of('node-job1');
     for (const beat of beats) {
       expect(beat.authorization).toBe(`Bearer ${NODE_TOKEN}`);
