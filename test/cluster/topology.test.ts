@@ -12,6 +12,7 @@
 // A registration the API kill cuts holds its token until its claim lapses (the delivery timeout);
 // the VM is told 503 with Retry-After meanwhile and delivers it on a later retry (see
 // cutRegistrations), so every job still ends ready.
+import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
@@ -215,6 +216,9 @@ describe.skipIf(!clusterDir)('the production topology', () => {
     // lapses, and no VM is refused (see cutRegistrations).
     expect(list.filter((s) => s.phase !== 'ready').map((s) => `${s.jobId} ${s.phase}: ${s.error}`)).toEqual([]);
     expect(await describeCut([...cut.cut, ...cut.blocked], killAt)).toEqual([]);
+    // And every ready node's VM holds its agent's credential, an answer lost in the kill included.
+    const withoutAgent = () => list.filter((s) => s.phase === 'ready' && !fs.existsSync(path.join(local.vmsDir, s.vmId!, 'rootfs/etc/berth/agent.header'))).map((s) => s.jobId);
+    await expect.poll(withoutAgent, { timeout: 30_000 }).toEqual([]);
 
     // The callbacks landed on both APIs.
     const via = list.filter((s) => s.phase === 'ready').map((s) => registeredVia(local.vmsDir, s.vmId!));
