@@ -31,8 +31,8 @@ export type Registration =
   | { outcome: 'answered'; jobId: string; nodeId: string }
   /** The job has ended or is ending: nothing was written. */
   | { outcome: 'not_waiting'; jobId: string }
-  /** The node is bound and ready; `jobReady`: the job had already recorded it (a repeat). */
-  | { outcome: 'bound'; claim: ConsumedToken; nodeId: string; facts: NodeFacts; jobReady: boolean };
+  /** The node is bound and ready (again, for a repeat: the job row may say ready already). */
+  | { outcome: 'bound'; claim: ConsumedToken; nodeId: string; facts: NodeFacts };
 
 /** Phases in which the job takes a first registration (the VM may boot before the create returned). */
 const WAITING = ['provisioning', 'bootstrapping', 'registering'];
@@ -78,7 +78,7 @@ export async function registerNode(db: Db, request: RegisterRequest): Promise<Re
             eb.and([eb('phase', '=', 'ready'), eb.exists(eb.selectFrom('nodes').select('node_id').where('node_id', '=', nodeId).where('status', '=', 'ready'))]),
           ]),
         )
-        .returning(['phase', 'provider', 'vm_id', 'pool', 'hostname', 'node_id'])
+        .returning(['provider', 'vm_id', 'pool', 'hostname'])
         .executeTakeFirst();
       if (!job) throw new NotWaiting();
       const { hostname, ...reported } = request.facts;
@@ -110,7 +110,7 @@ export async function registerNode(db: Db, request: RegisterRequest): Promise<Re
         .values((['bootstrapping', 'registering'] as const).map((phase) => ({ job_id: claim.jobId, phase, at, seq: PHASES.indexOf(phase) })))
         .onConflict((oc) => oc.columns(['job_id', 'phase']).doNothing())
         .execute();
-      return { outcome: 'bound', claim, nodeId, facts, jobReady: job.phase === 'ready' && job.node_id === nodeId };
+      return { outcome: 'bound', claim, nodeId, facts };
     });
   } catch (err) {
     if (err instanceof NotWaiting) return { outcome: 'not_waiting', jobId: verified.jobId };

@@ -75,11 +75,10 @@ export function registerRoutes(deps: AppDeps) {
     if (registration.outcome === 'not_waiting') throw jobNotWaiting('it has ended');
 
     const { claim, nodeId, facts } = registration;
-    // The job recorded this node already: an earlier answer was lost, nothing to deliver.
-    if (registration.jobReady) {
-      await completeRegistrationToken(db, claim);
-      return answer(claim.jobId, nodeId);
-    }
+    // Delivered even when the job row already says ready: a worker records 'ready' inside the task
+    // that takes the update, so a worker that died there leaves the row ahead of its workflow, and
+    // the update lost. A repeat to a workflow that has it is answered with the same node; one that
+    // has ended ready with this node is answered below, from the job's outcome.
     try {
       // Bounded, so the VM hears back before its own timeout even when no worker is running.
       const handle = deps.temporal.workflow.getHandle(provisionWorkflowId(claim.jobId));

@@ -2,9 +2,10 @@
 // node in the token's transaction, so a job that ends around that moment must still leave no ready
 // node, and a registration cut short by a crash of the API must not lose the one-time token.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordPhase } from '../../db/jobs.js';
 import { registerNode } from '../../db/registration.js';
 import { deriveRegistrationToken, newSecretToken, sha256Hex } from '../../security/tokens.js';
-import { provisionWorkflowId, registerUpdate } from '../../workflows/messages.js';
+import { provisionWorkflowId, registerUpdate, stateQuery } from '../../workflows/messages.js';
 import { dialects } from '../support/databases.js';
 import { historyText, startStack, type Stack } from '../support/stack.js';
 
@@ -88,6 +89,36 @@ describe.each(dialects())('%s', (_name, database) => {
     await stack.waitForPhase(jobId, [...FINAL]);
     expect((await register(token)).status).toBe(401);
     expect(await nodesOf(jobId)).toEqual([]);
+  });
+
+  it('delivers a retry to the workflow even when the job row says ready from a task its worker never finished', { timeout: 60_000 }, async () => {
+    const { jobId, token } = await waitingJob();
+    const nodeId = `node-${jobId}`;
+    // The API bound the node and delivered the update; the worker took it, recorded 'ready' (a local
+    // activity, before its task completes) and died, and the API died too: the update is gone.
+    expect((await registerNode(stack.db, { token, facts: { hostname: 'vm-1' }, credentialHash: sha256Hex(newSecretToken('bnt')) })).outcome).toBe('bound');
+    await recordPhase(stack.db, { jobId, phase: 'ready', at: new Date().toISOString(), nodeId });
+    const handle = stack.client.workflow.getHandle(provisionWorkflowId(jobId));
+    expect((await handle.query(stateQuery)).phase).toBe('bootstrapping');
+
+    // The VM's retry, once the dead attempt's claim lapsed, reaches the workflow.
+    const held = await register(token);
+    expect(held.status).toBe(503);
+    await new Promise((r) => setTimeout(r, Number(held.headers.get('retry-after')) * 1000 + 200));
+    const res = await register(token);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ node_id: nodeId, job_id: jobId });
+    expect((await handle.query(stateQuery)).phase).toBe('ready');
+    expect(await handle.result()).toMatchObject({ nodeId });
+    expect(await readyNodes(jobId)).toHaveLength(1);
+
+    // Once the workflow has ended ready, a repeat whose earlier answer was lost before the token was
+    // spent (its claim lapsed) is answered from the job's outcome: the same node, still ready.
+    await stack.db.updateTable('registration_tokens').set({ used_at: null, claimed_at: null }).where('job_id', '=', jobId).execute();
+    const late = await register(token);
+    expect(late.status).toBe(200);
+    expect(late.body).toMatchObject({ node_id: nodeId, job_id: jobId });
+    expect(await readyNodes(jobId)).toHaveLength(1);
   });
 
   it('lets the VM retry a registration whose API died after the claim: one node, the new credential', { timeout: 60_000 }, async () => {
