@@ -69,12 +69,9 @@ export async function claimRegistrationToken(db: Db, token: VerifiedToken, now =
     .where('job_id', '=', token.jobId)
     .where('used_at', 'is', null)
     .where('revoked_at', 'is', null)
-    .where((eb) =>
-      eb.or([
-        eb.and([eb('expires_at', '>', claimedAt), eb.or([eb('claimed_at', 'is', null), eb('claimed_at', '<=', lapsed)])]),
-        eb.and([eb('claimed_at', '<=', lapsed), eb('claimed_at', '<', eb.ref('expires_at'))]),
-      ]),
-    )
+    .where((eb) => eb.or([eb('claimed_at', 'is', null), eb('claimed_at', '<=', lapsed)]))
+    // Unexpired, or a lapsed claim made before the expiry (null for an unclaimed token).
+    .where((eb) => eb.or([eb('expires_at', '>', claimedAt), eb('claimed_at', '<', eb.ref('expires_at'))]))
     .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1 ? { ...token, claimedAt } : undefined;
 }
